@@ -41,8 +41,13 @@ absl::StatusOr<Identifier> NormalizeIdentifier(std::string_view input);
 absl::StatusOr<std::vector<Identifier>> NormalizeIdentifiers(
     const std::vector<std::string>& inputs);
 
+// Normalises an ACME JSON identifier {"type": type, "value": value}: as NormalizeIdentifier,
+// plus InvalidArgument when `type` is not "dns"/"ip" or does not match the value's kind.
+absl::StatusOr<Identifier> NormalizeAcmeIdentifier(std::string_view type, std::string_view value);
+
 // The SNI a validator uses for `id` (RFC 8737 section 3, RFC 8738 section 6): the DNS name
-// itself, or the in-addr.arpa / ip6.arpa reverse name for an IP identifier.
+// itself (the base name for a wildcard, as ACME authorizes "*.x" via "x"), or the
+// in-addr.arpa / ip6.arpa (nibble) reverse name for an IP identifier.
 std::string ValidationServerName(const Identifier& id);
 
 }  // namespace certfleet::identifiers
