@@ -30,6 +30,8 @@ struct PebbleOptions {
   int64_t certificate_validity_seconds = 0;
   // The address challtestsrv answers for every A query (no AAAA is ever answered).
   std::string default_ipv4 = "127.0.0.1";
+  // Run pebble with -strict (tests upcoming API-breaking changes).
+  bool strict = true;
 };
 
 class PebbleFixture {
@@ -50,14 +52,23 @@ class PebbleFixture {
   absl::StatusOr<std::string> ManagementGet(const std::string& path) const;
   // Maps `name` to `ipv4` in challtestsrv (POST /add-a), overriding the default.
   absl::Status AddARecord(const std::string& name, const std::string& ipv4) const;
-  // Pebble's example EAB key ids and HMAC keys.
+  // Removes the records added for `name` (POST /clear-a), back to the default address.
+  absl::Status ClearARecord(const std::string& name) const;
+  // Pebble's example EAB key ids and HMAC keys (unpadded base64url).
   static constexpr char kEabKid1[] = "kid-1";
   static constexpr char kEabHmac1[] =
       "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+  static constexpr char kEabKid2[] = "kid-2";
+  static constexpr char kEabHmac2[] =
+      "b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH";
+  // The options this fixture was started with.
+  const PebbleOptions& options() const;
   // Folder holding config, certificates and logs for this run.
   std::string work_dir() const;
   // Pebble's own log so far (to assert on validation attempts).
   std::string PebbleLog() const;
+  // challtestsrv's log so far.
+  std::string ChallTestSrvLog() const;
 
   // Implementation details live in pebble_fixture.cc.
   struct Impl;
