@@ -1,0 +1,18 @@
+#pragma once
+
+// Retry-After (RFC 9110 section 10.2.3): delta-seconds or an HTTP-date.
+
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace certfleet::acme {
+
+// The absolute time `value` names: `now` + delta-seconds, or the HTTP-date in IMF-fixdate
+// ("Sun, 06 Nov 1994 08:49:37 GMT"), obsolete RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT")
+// or asctime ("Sun Nov  6 08:49:37 1994") form, always read as UTC whatever the process
+// time zone. InvalidArgument quoting the value otherwise.
+absl::StatusOr<absl::Time> ParseRetryAfter(std::string_view value, absl::Time now);
+
+}  // namespace certfleet::acme

@@ -1,0 +1,204 @@
+// The order state machine on scripted CA answers (no sleeping: fake clock).
+
+#include "server/acme/order_driver.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "tests/acme/acme_test_util.h"
+
+namespace certfleet::acme {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeClock;
+using testing::FakeTransport;
+using testing::JsonResponse;
+using testing::ReadTestdata;
+
+constexpr char kDir[] = "https://127.0.0.1:14000/dir";
+constexpr char kOrderUrl[] = "https://127.0.0.1:14000/my-order/O1";
+
+class RecordingSink : public ProgressSink {
+ public:
+  absl::Status Save(const OrderProgress& p) override {
+    saved.push_back(p);
+    return absl::OkStatus();
+  }
+  std::vector<OrderProgress> saved;
+};
+
+class ScriptedSolver : public ChallengeSolver {
+ public:
+  absl::Status CanSolve(const identifiers::Identifier& id, const std::string& type) override {
+    ++can_solve_calls;
+    return can_solve;
+  }
+  absl::Status Present(const ChallengeTask&, absl::Time) override {
+    ++presents;
+    return absl::OkStatus();
+  }
+  void CleanUp(const ChallengeTask&) override { ++cleanups; }
+  absl::Status can_solve = absl::OkStatus();
+  int can_solve_calls = 0, presents = 0, cleanups = 0;
+};
+
+class OrderDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcdsaP256);
+    ASSERT_TRUE(key.ok()) << key.status();
+    cert_key_ = std::make_unique<crypto::PrivateKey>(*std::move(key));
+    request_.identifiers = {{identifiers::IdentifierType::kDns, "bad.example.com"}};
+    request_.issuance_id = "iss-1";
+    request_.deadline = clock_.Now() + absl::Minutes(5);
+  }
+  void MakeClient(FakeTransport::Handler post) {
+    transport_ = std::make_shared<FakeTransport>([post](const HttpRequest& r) {
+      if (r.url == kDir) return JsonResponse(200, ReadTestdata("directory_pebble.json"));
+      if (r.method == "HEAD") {
+        HttpResponse resp;
+        resp.status = 200;
+        static int n = 0;
+        resp.headers.Add("Replay-Nonce", "head-" + std::to_string(++n));
+        return resp;
+      }
+      return post(r);
+    });
+    AcmeClientOptions options;
+    options.directory_url = kDir;
+    options.clock = &clock_;
+    client_ = std::make_unique<AcmeClient>(transport_, options);
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcdsaP256);
+    ASSERT_TRUE(key.ok());
+    client_->SetAccountKey(*std::move(key));
+    client_->set_account_url("https://127.0.0.1:14000/my-account/1");
+  }
+  int PostsTo(const std::string& url_part) const {
+    int n = 0;
+    for (const auto& r : transport_->requests()) {
+      n += r.method == "POST" && absl::StrContains(r.url, url_part);
+    }
+    return n;
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<FakeTransport> transport_;
+  std::unique_ptr<AcmeClient> client_;
+  std::unique_ptr<crypto::PrivateKey> cert_key_;
+  OrderRequest request_;
+  RecordingSink sink_;
+  ScriptedSolver solver_;
+};
+
+TEST_F(OrderDriverTest, UnsolvableIdentifierFailsBeforeAnyRequest) {
+  MakeClient([](const HttpRequest&) { return JsonResponse(500, "{}"); });
+  solver_.can_solve = absl::FailedPreconditionError("no agent serves bad.example.com");
+  OrderProgress progress;
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("no agent serves bad.example.com"));
+  EXPECT_TRUE(transport_->requests().empty());
+  EXPECT_EQ(solver_.can_solve_calls, 2);  // tls-alpn-01, then http-01
+  EXPECT_TRUE(sink_.saved.empty());
+}
+
+TEST_F(OrderDriverTest, WildcardWithoutDns01IsInvalidArgumentBeforeAnyRequest) {
+  MakeClient([](const HttpRequest&) { return JsonResponse(500, "{}"); });
+  request_.identifiers = {{identifiers::IdentifierType::kDns, "*.example.com"}};
+  OrderProgress progress;
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("wildcard *.example.com can only be validated with dns-01"));
+  EXPECT_TRUE(transport_->requests().empty());
+}
+
+TEST_F(OrderDriverTest, ResumeAfterFinalizeSentNeverFinalizesAgain) {
+  int order_gets = 0;
+  MakeClient([&order_gets](const HttpRequest& r) {
+    if (r.url == kOrderUrl) {
+      int n = ++order_gets;
+      return JsonResponse(
+          200, ReadTestdata(n < 3 ? "order_processing.json" : "order_invalid.json"),
+          "n-order-" + std::to_string(n));
+    }
+    if (absl::StrContains(r.url, "/authZ/")) {
+      return JsonResponse(200, ReadTestdata("authz_invalid.json"), "n-authz");
+    }
+    return JsonResponse(404, R"({"type":"urn:ietf:params:acme:error:malformed","detail":"?"})");
+  });
+  OrderProgress progress;
+  progress.step = kStepFinalizing;
+  progress.order_url = kOrderUrl;
+  progress.finalize_url = "https://127.0.0.1:14000/finalize-order/O1";
+  progress.finalize_sent = true;
+  progress.csr_der_b64 = "MIIB";
+  OrderDriverOptions options;
+  options.initial_poll_interval = absl::Seconds(2);
+  OrderDriver driver(client_.get(), options);
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("authorization for bad.example.com is invalid: tls-alpn-01: "
+                        "unauthorized: Incorrect validation certificate"));
+  EXPECT_EQ(PostsTo("finalize-order"), 0);
+  EXPECT_EQ(order_gets, 3);
+  // Polled with backoff on the fake clock: 2 s then 4 s.
+  ASSERT_EQ(clock_.sleeps().size(), 2u);
+  EXPECT_EQ(clock_.sleeps()[0], absl::Seconds(2));
+  EXPECT_EQ(clock_.sleeps()[1], absl::Seconds(4));
+  EXPECT_EQ(solver_.presents, 0);
+}
+
+TEST_F(OrderDriverTest, PollingHonoursRetryAfterAndTheDeadline) {
+  MakeClient([](const HttpRequest& r) {
+    HttpResponse resp = JsonResponse(200, ReadTestdata("order_processing.json"), "n");
+    resp.headers.Add("Retry-After", "30");
+    return resp;
+  });
+  OrderProgress progress;
+  progress.order_url = kOrderUrl;
+  progress.finalize_sent = true;
+  request_.deadline = clock_.Now() + absl::Seconds(100);
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("bad.example.com"));
+  // First wait is the backoff (1 s: no Retry-After known yet), then 30 s each.
+  ASSERT_GE(clock_.sleeps().size(), 2u);
+  EXPECT_EQ(clock_.sleeps()[0], absl::Seconds(1));
+  EXPECT_EQ(clock_.sleeps()[1], absl::Seconds(30));
+}
+
+TEST_F(OrderDriverTest, GoneOrderOnResumeStartsANewOrder) {
+  MakeClient([](const HttpRequest& r) {
+    if (r.url == kOrderUrl) {
+      return JsonResponse(404, R"({"type":"urn:ietf:params:acme:error:malformed",)"
+                               R"("detail":"No order found for ID O1","status":404})",
+                          "n-404", "application/problem+json");
+    }
+    if (absl::StrContains(r.url, "order-plz")) {
+      return JsonResponse(400,
+                          R"({"type":"urn:ietf:params:acme:error:rejectedIdentifier",)"
+                          R"("detail":"Order included a blocked identifier","status":400})",
+                          "n-rej", "application/problem+json");
+    }
+    return JsonResponse(500, "{}");
+  });
+  OrderProgress progress;
+  progress.step = kStepAuthorizing;
+  progress.order_url = kOrderUrl;
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("newOrder for bad.example.com: rejectedIdentifier"));
+  EXPECT_EQ(PostsTo("order-plz"), 1);
+}
+
+}  // namespace
+}  // namespace certfleet::acme
