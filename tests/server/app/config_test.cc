@@ -1,0 +1,166 @@
+#include "server/app/config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace certfleet::server {
+namespace {
+
+// A minimal valid config plus `extra` members (JSON text without braces).
+std::string Config(const std::string& extra) {
+  std::string base =
+      R"("database": "/tmp/certfleet-config-test.db",
+         "cas": {"pebble": {"directory_url": "https://127.0.0.1:14000/dir"}})";
+  return "{" + base + (extra.empty() ? "" : ", " + extra) + "}";
+}
+
+// Parses and validates; returns the first error message ("" when valid).
+std::string Error(const std::string& json) {
+  ServerConfig config;
+  absl::Status st = ParseConfigJson(json, &config);
+  if (st.ok()) st = ValidateConfig(config);
+  if (st.ok()) return "";
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  return std::string(st.message());
+}
+
+TEST(ConfigTest, MinimalIsValid) { EXPECT_EQ(Error(Config("")), ""); }
+
+TEST(ConfigTest, FullExampleParses) {
+  ServerConfig config;
+  ASSERT_TRUE(ParseConfigJson(Config(R"(
+      "listen": "127.0.0.1:0",
+      "default_ca": "pebble",
+      "defaults": {"challenge_preference": ["http-01"], "key_type": "rsa2048",
+                   "renew_before": "10d", "workers": 2},
+      "agents": {"allow_any": false,
+                 "agents": [{"id": "web1", "token_sha256": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                             "names": ["*.example.com"]}]},
+      "builtin_solver": {"tls_alpn_listen": "127.0.0.1:0"})"),
+                              &config)
+                  .ok());
+  ASSERT_TRUE(ValidateConfig(config).ok()) << ValidateConfig(config);
+  EXPECT_EQ(config.defaults.workers, 2);
+  EXPECT_EQ(config.defaults.key_type, crypto::KeyType::kRsa2048);
+  EXPECT_EQ(config.defaults.renew_before, absl::Hours(240));
+  EXPECT_EQ(config.defaults.challenge_preference, std::vector<std::string>{"http-01"});
+  ASSERT_EQ(config.agent_grants.size(), 1u);
+  EXPECT_EQ(config.agent_grants[0].agent_id, "web1");
+  EXPECT_EQ(config.builtin_tls_alpn_listen, "127.0.0.1:0");
+  EXPECT_EQ(config.cas.at("pebble").name, "pebble");
+}
+
+TEST(ConfigTest, EachBadKeyNamesItself) {
+  struct Case {
+    std::string extra;
+    std::string message;
+  } cases[] = {
+      {R"("listne": "x")", "config: listne: unknown key"},
+      {R"("listen": "nohostport")",
+       "config: listen: \"nohostport\" is not HOST:PORT (port 0 picks a free port)"},
+      {R"("listen": "0.0.0.0:50051")",
+       "config: tls: required when listen (0.0.0.0:50051) is not a loopback address: set "
+       "tls.cert_file and tls.key_file, or \"insecure_plaintext\": true"},
+      {R"("tls": {"cert_file": "/nonexistent.pem"})",
+       "config: tls.key_file: required together with tls.cert_file and tls.key_file"},
+      {R"("tls": {"cert_file": "/nonexistent.pem", "key_file": "/nonexistent.key"})",
+       "config: tls.cert_file: cannot read /nonexistent.pem"},
+      {R"("insecure_plaintext": "yes")", "config: insecure_plaintext: must be true or false"},
+      {R"("default_ca": "foo")", "config: default_ca: unknown CA \"foo\" (configured: pebble)"},
+      {R"("cas": {"le": {"directory_url": "http://x/dir"}})",
+       "config: cas.le.directory_url: \"http://x/dir\" is not an https:// URL"},
+      {R"("cas": {"le": {}})", "config: cas.le.directory_url: required"},
+      {R"("cas": {"le": {"directory_url": "https://x/dir", "contact": ["ops@example.com"]}})",
+       "config: cas.le.contact[0]: \"ops@example.com\" is not a mailto: URI"},
+      {R"("cas": {"le": {"directory_url": "https://x/dir", "eab": {"kid": "k"}}})",
+       "config: cas.le.eab.hmac_key: required together with the other EAB field"},
+      {R"("cas": {"le": {"directory_url": "https://x/dir", "eab": {"kid": "k", "hmac_key": "a+b"}}})",
+       "config: cas.le.eab.hmac_key: must be base64url without padding"},
+      {R"("cas": {"le": {"directory_url": "https://x/dir", "ca_bundle": "/nonexistent.pem"}})",
+       "config: cas.le.ca_bundle: cannot read /nonexistent.pem"},
+      {R"("cas": {"le": {"directory_url": "https://x/dir", "colour": 1}})",
+       "config: cas.le.colour: unknown key"},
+      {R"("cas": {"l e": {"directory_url": "https://x/dir"}})",
+       "config: cas.l e: CA names must be 1-64 characters of [A-Za-z0-9._-]"},
+      {R"("cas": {"le": {"directory_url": "https://x/dir", "profile_mandatory": true}})",
+       "config: cas.le.profile_mandatory: set but no profile is given"},
+      {R"("defaults": {"key_type": "dsa"})", "config: defaults.key_type: "},
+      {R"("defaults": {"renew_before": "soon"})",
+       "config: defaults.renew_before: \"soon\" is not a duration"},
+      {R"("defaults": {"renew_before": "0d"})", "config: defaults.renew_before: must be positive"},
+      {R"("defaults": {"workers": 0})",
+       "config: defaults.workers: must be an integer from 1 to 256"},
+      {R"("defaults": {"challenge_preference": ["dns-01"]})",
+       "config: defaults.challenge_preference[0]: \"dns-01\" is not a supported challenge type"},
+      {R"("defaults": {"challenge_preference": []})",
+       "config: defaults.challenge_preference: must not be empty"},
+      {R"("agents": {"agents": [{"id": "bad id", "token_sha256": "00", "names": ["a.example.com"]}]})",
+       "config: agents.agents[0].id: must be 1-128 characters of [A-Za-z0-9._-]"},
+      {R"("agents": {"agents": [{"id": "web1", "names": ["a.example.com"]}]})",
+       "config: agents.agents[0]: exactly one of token_sha256 and token_file must be set"},
+      {R"("agents": {"agents": [{"id": "web1", "token_sha256": "00", "names": []}]})",
+       "config: agents.agents[0].names: at least one name is required"},
+      {R"("agents": {"agents": [{"id": "web1", "token_file": "/nonexistent", "names": ["a.example.com"]}]})",
+       "config: agents.agents[0].token_file: cannot read /nonexistent"},
+      {R"("agents": {"agents": [{"id": "web1", "token_sha256": "00", "names": ["a.example.com"]}]})",
+       "config: agents.agents: "},
+      {R"("builtin_solver": {"tls_alpn_listen": "443"})",
+       "config: builtin_solver.tls_alpn_listen: \"443\" is not HOST:PORT"},
+      {R"("max_receive_message_bytes": 1)",
+       "config: max_receive_message_bytes: must be an integer from 1024 to 67108864"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(Error(Config(c.extra)), ::testing::StartsWith(c.message)) << c.extra;
+  }
+}
+
+TEST(ConfigTest, MissingDatabase) {
+  EXPECT_EQ(Error("{}"), "config: database: required (or --db)");
+}
+
+TEST(ConfigTest, NotJson) {
+  EXPECT_THAT(Error("{\"listen\": "), ::testing::StartsWith("config: not valid JSON"));
+  EXPECT_EQ(Error("[1]"), "config: must be a JSON object");
+}
+
+TEST(ConfigTest, LoopbackAllowsPlaintextAndInsecureFlagOverrides) {
+  EXPECT_EQ(Error(Config(R"("listen": "[::1]:0")")), "");
+  EXPECT_EQ(Error(Config(R"("listen": "localhost:7443")")), "");
+  EXPECT_EQ(Error(Config(R"("listen": "0.0.0.0:0", "insecure_plaintext": true)")), "");
+  EXPECT_TRUE(IsLoopbackListenAddress("127.1.2.3:1"));
+  EXPECT_FALSE(IsLoopbackListenAddress("10.0.0.1:1"));
+}
+
+TEST(ConfigTest, Durations) {
+  EXPECT_EQ(*ParseConfigDuration("30d"), absl::Hours(720));
+  EXPECT_EQ(*ParseConfigDuration("90m"), absl::Minutes(90));
+  EXPECT_FALSE(ParseConfigDuration("3 days").ok());
+}
+
+TEST(ServerFlagsTest, ParsesAndBuilds) {
+  std::string path = ::testing::TempDir() + "/certfleet-config-test.json";
+  {
+    std::ofstream out(path);
+    out << Config(R"("listen": "0.0.0.0:1")");
+  }
+  auto flags = ParseServerFlags({"--config", path, "--listen=127.0.0.1:0", "--db", "/tmp/x.db",
+                                 "--port-file", "/tmp/p"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  absl::StatusOr<ServerConfig> config = BuildServerConfig(*flags);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "127.0.0.1:0");
+  EXPECT_EQ(config->database, "/tmp/x.db");
+  EXPECT_EQ(config->port_file, "/tmp/p");
+  EXPECT_EQ(config->defaults.default_ca, "pebble");  // The only CA.
+  EXPECT_EQ(ParseServerFlags({"--bogus"}).status().message(),
+            "unknown flag --bogus (see --help)");
+  EXPECT_EQ(ParseServerFlags({"--db"}).status().message(), "--db: missing value");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace certfleet::server
