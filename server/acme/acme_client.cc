@@ -1,5 +1,6 @@
 #include "server/acme/acme_client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,7 +26,29 @@ AcmeResponse ToAcmeResponse(HttpResponse http) {
   return out;
 }
 
+// True for the errors that mean "the CA is unavailable right now": a connection failure or
+// timeout, or an HTTP 5xx (an HTML page from a CDN, a serverInternal problem). Not badNonce.
+bool IsCaUnavailable(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return false;
+  if (ProblemTypeOf(status) == absl::StrCat(kProblemPrefix, "badNonce")) return false;
+  int http = HttpStatusOf(status);
+  return http == 0 || http >= 500;
+}
+
 }  // namespace
+
+bool AcmeClient::BackOff(const absl::Status& error, absl::Duration* backoff) {
+  absl::Time now = clock_->Now();
+  absl::Time until = now + *backoff;
+  std::optional<absl::Time> retry_after = RetryAfterOf(error);
+  if (retry_after && *retry_after > until) {
+    if (*retry_after - now > options_.max_unavailable_backoff) return false;
+    until = *retry_after;
+  }
+  *backoff = std::min(*backoff * 2, options_.max_unavailable_backoff);
+  clock_->SleepUntil(until);
+  return true;
+}
 
 AcmeClient::AcmeClient(std::shared_ptr<HttpTransport> transport, AcmeClientOptions options)
     : transport_(std::move(transport)),
@@ -41,6 +64,20 @@ absl::StatusOr<HttpResponse> AcmeClient::SendAndCollectNonce(const HttpRequest& 
 absl::StatusOr<Directory> AcmeClient::GetDirectory() {
   absl::MutexLock lock(&directory_mu_);
   if (directory_) return *directory_;
+  absl::Duration backoff = options_.unavailable_backoff;
+  const int attempts = std::max(1, options_.max_unavailable_attempts);
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<Directory> dir = FetchDirectoryOnce();
+    if (dir.ok() || !IsCaUnavailable(dir.status())) return dir;
+    if (attempt >= attempts || !BackOff(dir.status(), &backoff)) {
+      return AnnotateStatus(dir.status(), absl::StrCat("gave up after ", attempt, " attempts"));
+    }
+    CF_LOG(WARNING) << "CA unavailable, retrying" << Kv("url", options_.directory_url)
+                    << Kv("attempt", attempt) << Kv("error", dir.status().message());
+  }
+}
+
+absl::StatusOr<Directory> AcmeClient::FetchDirectoryOnce() {
   HttpRequest request{"GET", options_.directory_url, {{"Accept", "application/json"}}, ""};
   ASSIGN_OR_RETURN(HttpResponse response, SendAndCollectNonce(request));
   if (response.status / 100 != 2) {
@@ -102,7 +139,45 @@ absl::StatusOr<std::string> AcmeClient::FreshNonce() {
 
 absl::StatusOr<AcmeResponse> AcmeClient::Post(const std::string& url,
                                               const std::optional<nlohmann::json>& payload,
-                                              bool use_jwk, const std::string& accept) {
+                                              bool use_jwk, const std::string& accept,
+                                              bool retry_unavailable) {
+  absl::Duration backoff = options_.unavailable_backoff;
+  absl::Duration not_found_delay = options_.not_found_delay;
+  const int unavailable_attempts =
+      retry_unavailable ? std::max(1, options_.max_unavailable_attempts) : 1;
+  const int not_found_attempts = payload ? 1 : std::max(1, options_.max_not_found_attempts);
+  int unavailable = 0;
+  int not_found = 0;
+  while (true) {
+    absl::StatusOr<AcmeResponse> response = PostOnce(url, payload, use_jwk, accept);
+    if (response.ok()) return response;
+    const absl::Status& error = response.status();
+    if (IsCaUnavailable(error)) {
+      if (++unavailable >= unavailable_attempts) {
+        if (unavailable_attempts == 1) return error;
+        return AnnotateStatus(error,
+                              absl::StrCat("gave up after ", unavailable, " attempts"));
+      }
+      if (!BackOff(error, &backoff)) return error;
+      CF_LOG(WARNING) << "CA unavailable, retrying" << Kv("url", url)
+                      << Kv("attempt", unavailable) << Kv("error", error.message());
+      continue;
+    }
+    if (HttpStatusOf(error) == 404 && ++not_found < not_found_attempts) {
+      // Replica lag: a resource the CA has just announced may 404 for a moment.
+      CF_LOG(INFO) << "CA says not found; looking again" << Kv("url", url)
+                   << Kv("attempt", not_found);
+      clock_->SleepUntil(clock_->Now() + not_found_delay);
+      not_found_delay = std::min(not_found_delay * 2, options_.max_unavailable_backoff);
+      continue;
+    }
+    return error;
+  }
+}
+
+absl::StatusOr<AcmeResponse> AcmeClient::PostOnce(const std::string& url,
+                                                  const std::optional<nlohmann::json>& payload,
+                                                  bool use_jwk, const std::string& accept) {
   std::shared_ptr<const crypto::PrivateKey> key;
   std::string kid;
   {
@@ -153,17 +228,22 @@ absl::StatusOr<AcmeResponse> AcmeClient::Post(const std::string& url,
 
 absl::StatusOr<AcmeResponse> AcmeClient::SignedPost(const std::string& url,
                                                     const nlohmann::json& payload) {
-  return Post(url, payload, /*use_jwk=*/false, "");
+  return Post(url, payload, /*use_jwk=*/false, "", /*retry_unavailable=*/true);
+}
+
+absl::StatusOr<AcmeResponse> AcmeClient::SignedPostOnce(const std::string& url,
+                                                        const nlohmann::json& payload) {
+  return Post(url, payload, /*use_jwk=*/false, "", /*retry_unavailable=*/false);
 }
 
 absl::StatusOr<AcmeResponse> AcmeClient::SignedPostWithJwk(const std::string& url,
                                                            const nlohmann::json& payload) {
-  return Post(url, payload, /*use_jwk=*/true, "");
+  return Post(url, payload, /*use_jwk=*/true, "", /*retry_unavailable=*/true);
 }
 
 absl::StatusOr<AcmeResponse> AcmeClient::PostAsGet(const std::string& url,
                                                    const std::string& accept) {
-  return Post(url, std::nullopt, /*use_jwk=*/false, accept);
+  return Post(url, std::nullopt, /*use_jwk=*/false, accept, /*retry_unavailable=*/true);
 }
 
 }  // namespace certfleet::acme

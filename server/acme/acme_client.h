@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/crypto/key.h"
 #include "server/acme/directory.h"
@@ -36,6 +37,17 @@ struct AcmeClientOptions {
   int max_nonce_attempts = 10;
   // Time source for Retry-After; nullptr = RealClock(). Not owned.
   Clock* clock = nullptr;
+  // Attempts per request while the CA is unavailable (HTTP 5xx, connection failure or
+  // timeout): each retry is re-signed with a fresh nonce after a backoff that starts at
+  // `unavailable_backoff` and doubles up to `max_unavailable_backoff` (a later Retry-After
+  // wins; one beyond `max_unavailable_backoff` ends the attempts at once).
+  int max_unavailable_attempts = 4;
+  absl::Duration unavailable_backoff = absl::Seconds(1);
+  absl::Duration max_unavailable_backoff = absl::Seconds(10);
+  // Attempts of a POST-as-GET answered 404: a CA's replicas may not yet know a resource it
+  // has just announced (certificate, authorization, account). Retried after the delay.
+  int max_not_found_attempts = 3;
+  absl::Duration not_found_delay = absl::Seconds(1);
 };
 
 // A successful (2xx) response; `json` holds the parsed body when it is JSON, else null.
@@ -70,6 +82,11 @@ class AcmeClient {
   // POST of `payload` (JSON) to `url`, signed with the account key and kid.
   // FailedPrecondition without key or kid; the CA's problem as a Status on a non-2xx answer.
   absl::StatusOr<AcmeResponse> SignedPost(const std::string& url, const nlohmann::json& payload);
+  // SignedPost for a request that must not be repeated blindly (finalize): a badNonce is
+  // still retried, but a 5xx, a connection failure or a timeout is returned at once, since
+  // the CA may have acted on it: the caller looks at the resource before sending it again.
+  absl::StatusOr<AcmeResponse> SignedPostOnce(const std::string& url,
+                                              const nlohmann::json& payload);
   // POST signed with the account key and its embedded "jwk" (newAccount, lookup).
   absl::StatusOr<AcmeResponse> SignedPostWithJwk(const std::string& url,
                                                  const nlohmann::json& payload);
@@ -86,10 +103,19 @@ class AcmeClient {
  private:
   absl::StatusOr<std::string> FreshNonce();
   absl::StatusOr<HttpResponse> SendAndCollectNonce(const HttpRequest& request);
-  // Signs and sends; `payload` nullopt = POST-as-GET.
+  absl::StatusOr<Directory> FetchDirectoryOnce();
+  // Signs and sends (with CA-unavailable retries when `retry_unavailable`); `payload`
+  // nullopt = POST-as-GET.
   absl::StatusOr<AcmeResponse> Post(const std::string& url,
                                     const std::optional<nlohmann::json>& payload, bool use_jwk,
-                                    const std::string& accept);
+                                    const std::string& accept, bool retry_unavailable);
+  // One signed request, re-signed only on badNonce.
+  absl::StatusOr<AcmeResponse> PostOnce(const std::string& url,
+                                        const std::optional<nlohmann::json>& payload,
+                                        bool use_jwk, const std::string& accept);
+  // Sleeps before the next attempt after `error` (CA unavailable); false when the CA's
+  // Retry-After is too far away to wait for here.
+  bool BackOff(const absl::Status& error, absl::Duration* backoff);
 
   std::shared_ptr<HttpTransport> transport_;
   const AcmeClientOptions options_;

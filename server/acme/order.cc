@@ -134,7 +134,7 @@ absl::StatusOr<Order> FetchOrder(AcmeClient& client, const std::string& order_ur
 absl::StatusOr<Order> FinalizeOrder(AcmeClient& client, const Order& order,
                                     const std::string& csr_der) {
   auto response =
-      client.SignedPost(order.finalize, {{"csr", crypto::Base64UrlEncode(csr_der)}});
+      client.SignedPostOnce(order.finalize, {{"csr", crypto::Base64UrlEncode(csr_der)}});
   if (!response.ok()) {
     return AnnotateStatus(response.status(), absl::StrCat("finalizing order ", order.url));
   }

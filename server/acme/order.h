@@ -55,6 +55,8 @@ absl::StatusOr<Order> NewOrder(AcmeClient& client,
 // POST-as-GET of an order.
 absl::StatusOr<Order> FetchOrder(AcmeClient& client, const std::string& order_url);
 // Finalizes with a DER CSR; returns the order as the CA answered (often "processing").
+// Sent once (AcmeClient::SignedPostOnce): after a 5xx or a timeout the CA may still have
+// acted on it, so the caller fetches the order before finalizing again.
 absl::StatusOr<Order> FinalizeOrder(AcmeClient& client, const Order& order,
                                     const std::string& csr_der);
 

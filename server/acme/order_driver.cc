@@ -1,6 +1,7 @@
 #include "server/acme/order_driver.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,9 @@ struct OrderDriver::RunState {
   ChallengeSolver* solver;
   std::vector<std::string> preference;
   std::string names;  // for logs
+  // Per order/authorization URL: the earliest time the CA allows it to be fetched again
+  // (its latest Retry-After). Absolute times: no local time zone is involved.
+  std::map<std::string, absl::Time> not_before;
 };
 
 namespace {
@@ -40,6 +44,23 @@ std::string ProblemText(const Problem& p) {
     absl::StrAppend(&text, " [", sp.identifier_value, ": ", sp.detail, "]");
   }
   return text;
+}
+
+// Finalize attempts per Run (the CA said orderNotReady, or a finalize failed in a way that
+// may not have reached it); the order is fetched before each repeat.
+constexpr int kMaxFinalizeAttempts = 3;
+
+// A failed finalize worth repeating once the order shows it is still "ready".
+bool FinalizeRetryable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         ProblemTypeOf(status) == absl::StrCat(kProblemPrefix, "orderNotReady");
+}
+
+void NoteRetryAfter(std::map<std::string, absl::Time>& not_before, const std::string& url,
+                    std::optional<absl::Time> retry_after) {
+  if (!retry_after) return;
+  auto [it, inserted] = not_before.emplace(url, *retry_after);
+  if (!inserted && *retry_after > it->second) it->second = *retry_after;
 }
 
 // Runs every CleanUp when it goes out of scope.
@@ -162,6 +183,7 @@ absl::StatusOr<Order> OrderDriver::PlaceOrder(RunState& state) {
   ASSIGN_OR_RETURN(std::string profile, SelectProfile(dir.meta, state.request.profile,
                                                       state.request.profile_mandatory));
   ASSIGN_OR_RETURN(Order order, NewOrder(*client_, state.request.identifiers, profile));
+  NoteRetryAfter(state.not_before, order.url, order.retry_after);
   *state.progress = OrderProgress();
   state.progress->order_url = order.url;
   state.progress->finalize_url = order.finalize;
@@ -176,7 +198,7 @@ absl::StatusOr<Order> OrderDriver::PlaceOrder(RunState& state) {
 
 absl::StatusOr<Order> OrderDriver::Resume(RunState& state, bool* restart) {
   *restart = false;
-  auto order = FetchOrder(*client_, state.progress->order_url);
+  auto order = GetOrder(state, state.progress->order_url);
   const char* reason = nullptr;
   if (!order.ok()) {
     if (order.status().code() != absl::StatusCode::kNotFound &&
@@ -204,63 +226,83 @@ absl::StatusOr<Order> OrderDriver::Resume(RunState& state, bool* restart) {
   return order;
 }
 
-absl::Status OrderDriver::WaitBeforePoll(RunState& state, std::optional<absl::Time> retry_after,
-                                         absl::Duration* interval) {
-  Clock* clock = client_->clock();
-  absl::Time now = clock->Now();
-  absl::Time until = now + *interval;
-  if (retry_after && *retry_after > now) until = *retry_after;
-  *interval = std::min(*interval * 2, options_.max_poll_interval);
+absl::Status OrderDriver::SleepUntil(RunState& state, absl::Time until) {
   if (until > state.request.deadline) {
     return absl::DeadlineExceededError(
         absl::StrCat("issuance deadline passed while waiting for the CA (names ", state.names,
                      ")"));
   }
-  clock->SleepUntil(until);
+  Clock* clock = client_->clock();
+  if (until > clock->Now()) clock->SleepUntil(until);
   return absl::OkStatus();
+}
+
+absl::Status OrderDriver::WaitBeforePoll(RunState& state, const std::string& url,
+                                         absl::Duration* interval) {
+  absl::Time now = client_->clock()->Now();
+  absl::Time until = now + *interval;
+  auto it = state.not_before.find(url);
+  if (it != state.not_before.end() && it->second > now) until = it->second;
+  *interval = std::min(*interval * 2, options_.max_poll_interval);
+  return SleepUntil(state, until);
+}
+
+absl::StatusOr<Order> OrderDriver::GetOrder(RunState& state, const std::string& url) {
+  auto it = state.not_before.find(url);
+  if (it != state.not_before.end()) RETURN_IF_ERROR(SleepUntil(state, it->second));
+  auto order = FetchOrder(*client_, url);
+  if (order.ok()) NoteRetryAfter(state.not_before, url, order->retry_after);
+  return order;
+}
+
+absl::StatusOr<Authorization> OrderDriver::GetAuthorization(RunState& state,
+                                                            const std::string& url) {
+  auto it = state.not_before.find(url);
+  if (it != state.not_before.end()) RETURN_IF_ERROR(SleepUntil(state, it->second));
+  auto authz = FetchAuthorization(*client_, url);
+  if (authz.ok()) NoteRetryAfter(state.not_before, url, authz->retry_after);
+  return authz;
 }
 
 absl::StatusOr<Authorization> OrderDriver::PollAuthorization(RunState& state,
                                                              const std::string& url) {
   absl::Duration interval = options_.initial_poll_interval;
-  std::optional<absl::Time> retry_after;
   int transient = 0;
   while (true) {
-    RETURN_IF_ERROR(WaitBeforePoll(state, retry_after, &interval));
+    RETURN_IF_ERROR(WaitBeforePoll(state, url, &interval));
     auto authz = FetchAuthorization(*client_, url);
     if (!authz.ok()) {
       if (authz.status().code() == absl::StatusCode::kUnavailable &&
           ++transient <= options_.max_transient_poll_errors) {
-        retry_after = RetryAfterOf(authz.status());
+        NoteRetryAfter(state.not_before, url, RetryAfterOf(authz.status()));
         continue;
       }
       return authz.status();
     }
     transient = 0;
+    NoteRetryAfter(state.not_before, url, authz->retry_after);
     if (authz->status != "pending" && authz->status != "processing") return authz;
-    retry_after = authz->retry_after;
   }
 }
 
 absl::StatusOr<Order> OrderDriver::PollOrder(RunState& state, const std::string& url,
                                              const std::string& while_status) {
   absl::Duration interval = options_.initial_poll_interval;
-  std::optional<absl::Time> retry_after;
   int transient = 0;
   while (true) {
-    RETURN_IF_ERROR(WaitBeforePoll(state, retry_after, &interval));
+    RETURN_IF_ERROR(WaitBeforePoll(state, url, &interval));
     auto order = FetchOrder(*client_, url);
     if (!order.ok()) {
       if (order.status().code() == absl::StatusCode::kUnavailable &&
           ++transient <= options_.max_transient_poll_errors) {
-        retry_after = RetryAfterOf(order.status());
+        NoteRetryAfter(state.not_before, url, RetryAfterOf(order.status()));
         continue;
       }
       return order.status();
     }
     transient = 0;
+    NoteRetryAfter(state.not_before, url, order->retry_after);
     if (order->status != while_status) return order;
-    retry_after = order->retry_after;
   }
 }
 
@@ -268,7 +310,7 @@ absl::Status OrderDriver::Authorize(RunState& state, const Order& order) {
   CleanupGuard cleanup(state.solver);
   std::vector<std::string> to_poll;
   for (const std::string& url : order.authorizations) {
-    ASSIGN_OR_RETURN(Authorization authz, FetchAuthorization(*client_, url));
+    ASSIGN_OR_RETURN(Authorization authz, GetAuthorization(state, url));
     if (authz.status == "valid") {
       CF_LOG(INFO) << "authorization already valid (reused)"
                    << Kv("issuance", state.request.issuance_id)
@@ -334,7 +376,7 @@ absl::Status OrderDriver::Authorize(RunState& state, const Order& order) {
 absl::Status OrderDriver::InvalidOrderError(RunState& state, const Order& order) {
   // Prefer the failed challenge's detail: it says what the CA saw.
   for (const std::string& url : order.authorizations) {
-    auto authz = FetchAuthorization(*client_, url);
+    auto authz = GetAuthorization(state, url);
     if (!authz.ok()) continue;
     const Challenge* failed = authz->FailedChallenge();
     if (authz->status == "invalid" || failed != nullptr) {
@@ -388,13 +430,16 @@ absl::StatusOr<IssuedCertificate> OrderDriver::Run(const OrderRequest& request,
   RunState state{request, cert_key, progress, sink, solver,
                  request.challenge_preference.empty() ? DefaultChallengePreference()
                                                       : request.challenge_preference,
-                 JoinNames(request.identifiers)};
+                 JoinNames(request.identifiers),
+                 {}};
   if (client_->clock()->Now() > request.deadline) {
     return absl::DeadlineExceededError(
         absl::StrCat("issuance deadline already passed (names ", state.names, ")"));
   }
 
   Order order;
+  int finalize_attempts = 0;
+  absl::Status last_finalize_error;
   bool need_new = progress->order_url.empty();
   if (!need_new) {
     ASSIGN_OR_RETURN(order, Resume(state, &need_new));
@@ -407,12 +452,16 @@ absl::StatusOr<IssuedCertificate> OrderDriver::Run(const OrderRequest& request,
     if (order.status == "pending") {
       RETURN_IF_ERROR(Save(state, kStepAuthorizing));
       RETURN_IF_ERROR(Authorize(state, order));
-      ASSIGN_OR_RETURN(order, FetchOrder(*client_, order.url));
+      ASSIGN_OR_RETURN(order, GetOrder(state, order.url));
       if (order.status == "pending") {
         ASSIGN_OR_RETURN(order, PollOrder(state, order.url, "pending"));
       }
     } else if (order.status == "ready") {
-      if (progress->finalize_sent) {
+      if (finalize_attempts >= kMaxFinalizeAttempts) {
+        return AnnotateStatus(last_finalize_error,
+                              absl::StrCat("finalize failed ", finalize_attempts, " times"));
+      }
+      if (progress->finalize_sent && finalize_attempts == 0) {
         CF_LOG(INFO) << "order still ready after an interrupted finalize; finalizing"
                      << Kv("issuance", request.issuance_id) << Kv("order", order.url);
       }
@@ -430,7 +479,24 @@ absl::StatusOr<IssuedCertificate> OrderDriver::Run(const OrderRequest& request,
       if (order.finalize.empty()) order.finalize = progress->finalize_url;
       progress->finalize_sent = true;
       RETURN_IF_ERROR(Save(state, kStepFinalizing));
-      ASSIGN_OR_RETURN(order, FinalizeOrder(*client_, order, csr_der));
+      ++finalize_attempts;
+      const std::string order_url = order.url;
+      auto finalized = FinalizeOrder(*client_, order, csr_der);
+      if (finalized.ok()) {
+        order = *std::move(finalized);
+        NoteRetryAfter(state.not_before, order.url, order.retry_after);
+        continue;
+      }
+      if (!FinalizeRetryable(finalized.status())) return finalized.status();
+      // The CA may have acted on it (a timeout) or may be lagging (orderNotReady): look at
+      // the order before finalizing again, so a finalize is never sent twice blindly.
+      last_finalize_error = finalized.status();
+      CF_LOG(WARNING) << "finalize failed; fetching the order before any retry"
+                      << Kv("issuance", request.issuance_id) << Kv("order", order_url)
+                      << Kv("error", finalized.status().message());
+      absl::Duration interval = options_.initial_poll_interval;
+      RETURN_IF_ERROR(WaitBeforePoll(state, order_url, &interval));
+      ASSIGN_OR_RETURN(order, GetOrder(state, order_url));
     } else if (order.status == "processing") {
       ASSIGN_OR_RETURN(order, PollOrder(state, order.url, "processing"));
     } else if (order.status == "valid") {

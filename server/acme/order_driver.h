@@ -112,7 +112,13 @@ class OrderDriver {
   absl::StatusOr<Authorization> PollAuthorization(RunState& state, const std::string& url);
   absl::StatusOr<Order> PollOrder(RunState& state, const std::string& url,
                                   const std::string& while_status);
-  absl::Status WaitBeforePoll(RunState& state, std::optional<absl::Time> retry_after,
+  // Fetch an order / authorization, first waiting out any Retry-After the CA gave for it.
+  absl::StatusOr<Order> GetOrder(RunState& state, const std::string& url);
+  absl::StatusOr<Authorization> GetAuthorization(RunState& state, const std::string& url);
+  // Sleeps until `until` (no-op when past); DeadlineExceeded when it is past the deadline.
+  absl::Status SleepUntil(RunState& state, absl::Time until);
+  // Sleeps `*interval` (doubled for next time) or until the resource's Retry-After.
+  absl::Status WaitBeforePoll(RunState& state, const std::string& url,
                               absl::Duration* interval);
   absl::Status InvalidOrderError(RunState& state, const Order& order);
   absl::StatusOr<IssuedCertificate> VerifyIssued(const RunState& state, const std::string& pem);

@@ -1,0 +1,94 @@
+#include "server/api/accounts_service.h"
+
+#include <utility>
+
+#include "common/status_macros.h"
+#include "server/api/async_unary.h"
+#include "server/api/proto_convert.h"
+#include "server/api/status_mapping.h"
+#include "server/issuance/request_validation.h"
+
+namespace certfleet::api {
+
+AccountsService::AccountsService(issuance::AcmeAccounts* accounts, issuance::CaSettingsMap cas,
+                                 issuance::Executor* executor)
+    : accounts_(accounts), cas_(std::move(cas)), executor_(executor) {}
+
+absl::Status AccountsService::CheckCa(const std::string& ca) const {
+  if (ca.empty()) return absl::InvalidArgumentError("ca: no CA given");
+  return issuance::ResolveCa(ca, cas_, issuance::IssuanceDefaults{}).status();
+}
+
+grpc::ServerUnaryReactor* AccountsService::Run(
+    v1::Account* response, std::function<absl::StatusOr<storage::AccountRecord>()> work) {
+  auto* reactor = new AsyncUnaryReactor();
+  std::shared_ptr<CallState> state = reactor->state();
+  executor_->Post([state, response, work = std::move(work)] {
+    if (state->finished()) return;
+    absl::StatusOr<storage::AccountRecord> account = work();
+    state->Complete(ToGrpcStatus(account.status()), [&] {
+      if (account.ok()) ToProto(*account, response);
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AccountsService::ListAccounts(grpc::CallbackServerContext* context,
+                                                        const v1::ListAccountsRequest* request,
+                                                        v1::ListAccountsResponse* response) {
+  auto* reactor = new AsyncUnaryReactor();
+  std::shared_ptr<CallState> state = reactor->state();
+  executor_->Post([this, state, response] {
+    absl::StatusOr<std::vector<storage::AccountRecord>> list = accounts_->List();
+    state->Complete(ToGrpcStatus(list.status()), [&] {
+      if (!list.ok()) return;
+      for (const auto& a : *list) ToProto(a, response->add_accounts());
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AccountsService::GetAccount(grpc::CallbackServerContext* context,
+                                                      const v1::GetAccountRequest* request,
+                                                      v1::Account* response) {
+  return Run(response, [this, ca = request->ca()]() -> absl::StatusOr<storage::AccountRecord> {
+    RETURN_IF_ERROR(CheckCa(ca));
+    return accounts_->Get(ca);
+  });
+}
+
+grpc::ServerUnaryReactor* AccountsService::EnsureAccount(grpc::CallbackServerContext* context,
+                                                         const v1::EnsureAccountRequest* request,
+                                                         v1::Account* response) {
+  return Run(response, [this, ca = request->ca()]() -> absl::StatusOr<storage::AccountRecord> {
+    RETURN_IF_ERROR(CheckCa(ca));
+    return accounts_->Ensure(ca);
+  });
+}
+
+grpc::ServerUnaryReactor* AccountsService::DeactivateAccount(
+    grpc::CallbackServerContext* context, const v1::DeactivateAccountRequest* request,
+    v1::Account* response) {
+  return Run(response, [this, ca = request->ca()]() -> absl::StatusOr<storage::AccountRecord> {
+    RETURN_IF_ERROR(CheckCa(ca));
+    return accounts_->Deactivate(ca);
+  });
+}
+
+grpc::ServerUnaryReactor* AccountsService::RollOverAccountKey(
+    grpc::CallbackServerContext* context, const v1::RollOverAccountKeyRequest* request,
+    v1::Account* response) {
+  absl::StatusOr<std::optional<crypto::KeyType>> type = KeyTypeFromProto(request->key_type());
+  if (!type.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(type.status()));
+    return reactor;
+  }
+  return Run(response, [this, ca = request->ca(),
+                        t = *type]() -> absl::StatusOr<storage::AccountRecord> {
+    RETURN_IF_ERROR(CheckCa(ca));
+    return accounts_->RollOver(ca, t);
+  });
+}
+
+}  // namespace certfleet::api
