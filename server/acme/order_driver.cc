@@ -63,6 +63,17 @@ void NoteRetryAfter(std::map<std::string, absl::Time>& not_before, const std::st
   if (!inserted && *retry_after > it->second) it->second = *retry_after;
 }
 
+// Longest sleep between two looks at OrderRequest::cancelled while waiting.
+constexpr absl::Duration kCancelCheckInterval = absl::Milliseconds(100);
+
+// Cancelled when the request's cancel hook says so.
+absl::Status CheckCancelled(const OrderRequest& request, const std::string& names) {
+  if (request.cancelled && request.cancelled()) {
+    return absl::CancelledError(absl::StrCat("issuance cancelled (names ", names, ")"));
+  }
+  return absl::OkStatus();
+}
+
 // Runs every CleanUp when it goes out of scope.
 class CleanupGuard {
  public:
@@ -139,6 +150,10 @@ absl::Status OrderDriver::Save(RunState& state, const char* step) {
   state.progress->step = step;
   absl::Status s = state.sink->Save(*state.progress);
   if (!s.ok()) return AnnotateStatus(s, absl::StrCat("saving order progress (", step, ")"));
+  // Between steps: the progress is saved, so a cancelled run resumes from here.
+  if (std::string_view(step) != kStepDone) {
+    RETURN_IF_ERROR(CheckCancelled(state.request, state.names));
+  }
   return absl::OkStatus();
 }
 
@@ -233,8 +248,17 @@ absl::Status OrderDriver::SleepUntil(RunState& state, absl::Time until) {
                      ")"));
   }
   Clock* clock = client_->clock();
-  if (until > clock->Now()) clock->SleepUntil(until);
-  return absl::OkStatus();
+  if (!state.request.cancelled) {
+    if (until > clock->Now()) clock->SleepUntil(until);
+    return absl::OkStatus();
+  }
+  // Cancellable: sleep in short slices so a cancel is noticed promptly.
+  while (true) {
+    RETURN_IF_ERROR(CheckCancelled(state.request, state.names));
+    absl::Time now = clock->Now();
+    if (until <= now) return absl::OkStatus();
+    clock->SleepUntil(std::min(until, now + kCancelCheckInterval));
+  }
 }
 
 absl::Status OrderDriver::WaitBeforePoll(RunState& state, const std::string& url,
@@ -436,6 +460,7 @@ absl::StatusOr<IssuedCertificate> OrderDriver::Run(const OrderRequest& request,
     return absl::DeadlineExceededError(
         absl::StrCat("issuance deadline already passed (names ", state.names, ")"));
   }
+  RETURN_IF_ERROR(CheckCancelled(request, state.names));
 
   Order order;
   int finalize_attempts = 0;

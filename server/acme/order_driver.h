@@ -8,6 +8,7 @@
 // Synchronous and blocking (network, polling waits on the injected Clock): the server's
 // issuance layer runs it on worker threads, never on a gRPC thread.
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,10 @@ struct OrderRequest {
   std::string preferred_chain;     // issuer CN of the chain's top certificate; "" = default
   std::string issuance_id;         // for logs and ChallengeTask
   absl::Time deadline = absl::InfiniteFuture();
+  // Checked between steps and during polling waits (which then sleep in short slices):
+  // once it returns true the driver stops with Cancelled, its progress saved and
+  // resumable. Empty = never cancelled. Called on the driver's thread.
+  std::function<bool()> cancelled;
 };
 
 // The result of a successful issuance.

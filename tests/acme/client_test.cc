@@ -176,6 +176,70 @@ TEST_F(AcmeClientTest, BadNonceRetriesAreBounded) {
   EXPECT_EQ(Posts().size(), 3u);
 }
 
+TEST_F(AcmeClientTest, CaUnavailableIsRetriedWithBackoffAndFreshNonces) {
+  int n = 0;
+  auto client = MakeClient(CaHandler([&n](const HttpRequest&) {
+    if (++n <= 2) return JsonResponse(503, "<html>down</html>", "", "text/html");
+    return JsonResponse(200, R"({"status":"valid"})", "after");
+  }));
+  auto r = client->PostAsGet("https://ca.test/order/1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto posts = Posts();
+  ASSERT_EQ(posts.size(), 3u);
+  std::set<std::string> nonces;
+  for (const auto& p : posts) nonces.insert(NonceOf(p));
+  EXPECT_EQ(nonces.size(), 3u);  // every retry re-signed with a fresh nonce
+  // Backoff 1 s, then 2 s (the defaults).
+  ASSERT_EQ(clock_.sleeps().size(), 2u);
+  EXPECT_EQ(clock_.sleeps()[0], absl::Seconds(1));
+  EXPECT_EQ(clock_.sleeps()[1], absl::Seconds(2));
+}
+
+TEST_F(AcmeClientTest, CaUnavailableRetriesAreBoundedAndHonourRetryAfter) {
+  auto client = MakeClient(CaHandler([](const HttpRequest&) {
+    HttpResponse resp = JsonResponse(503, "<html>down</html>", "", "text/html");
+    resp.headers.Add("Retry-After", "5");
+    return resp;
+  }));
+  auto r = client->SignedPost("https://ca.test/order", {{"x", 1}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("gave up after 4 attempts"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("CA unavailable: HTTP 503"));
+  EXPECT_THAT(std::string(r.status().message()), ::testing::Not(HasSubstr("<html>")));
+  EXPECT_EQ(Posts().size(), 4u);
+  ASSERT_EQ(clock_.sleeps().size(), 3u);
+  for (absl::Duration d : clock_.sleeps()) EXPECT_EQ(d, absl::Seconds(5));
+}
+
+TEST_F(AcmeClientTest, SignedPostOnceDoesNotRepeatAfterA5xx) {
+  auto client = MakeClient(CaHandler([](const HttpRequest&) {
+    return JsonResponse(502, "<html>bad gateway</html>", "", "text/html");
+  }));
+  auto r = client->SignedPostOnce("https://ca.test/finalize/1", {{"csr", "x"}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("CA unavailable: HTTP 502"));
+  EXPECT_EQ(Posts().size(), 1u);
+  EXPECT_TRUE(clock_.sleeps().empty());
+}
+
+TEST_F(AcmeClientTest, NotFoundOnPostAsGetIsLookedUpAgainThenReported) {
+  int n = 0;
+  auto client = MakeClient(CaHandler([&n](const HttpRequest&) {
+    ++n;
+    return JsonResponse(404, R"({"type":"urn:ietf:params:acme:error:malformed",)"
+                             R"("detail":"Certificate not found","status":404})",
+                        absl::StrCat("n404-", n), "application/problem+json");
+  }));
+  auto r = client->PostAsGet("https://ca.test/cert/1");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("Certificate not found"));
+  EXPECT_EQ(Posts().size(), 3u);
+  // A POST with a payload (not a fetch) is not repeated on 404.
+  n = 0;
+  EXPECT_FALSE(client->SignedPost("https://ca.test/cert/1", {{"x", 1}}).ok());
+  EXPECT_EQ(n, 1);
+}
+
 TEST_F(AcmeClientTest, ANonceIsNeverUsedTwice) {
   // The CA repeats the same Replay-Nonce; the client must not reuse it.
   auto client = MakeClient(CaHandler([](const HttpRequest&) {

@@ -168,9 +168,10 @@ TEST_F(OrderDriverTest, PollingHonoursRetryAfterAndTheDeadline) {
   auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("bad.example.com"));
-  // First wait is the backoff (1 s: no Retry-After known yet), then 30 s each.
-  ASSERT_GE(clock_.sleeps().size(), 2u);
-  EXPECT_EQ(clock_.sleeps()[0], absl::Seconds(1));
+  // The Retry-After of the fetch on resume already applies to the first poll: 30 s each
+  // (30, 60, 90; the next would pass the deadline).
+  ASSERT_EQ(clock_.sleeps().size(), 3u);
+  EXPECT_EQ(clock_.sleeps()[0], absl::Seconds(30));
   EXPECT_EQ(clock_.sleeps()[1], absl::Seconds(30));
 }
 
@@ -198,6 +199,45 @@ TEST_F(OrderDriverTest, GoneOrderOnResumeStartsANewOrder) {
   EXPECT_THAT(std::string(result.status().message()),
               HasSubstr("newOrder for bad.example.com: rejectedIdentifier"));
   EXPECT_EQ(PostsTo("order-plz"), 1);
+}
+
+TEST_F(OrderDriverTest, OrderNotReadyToFinalizeFetchesTheOrderBeforeFinalizingAgain) {
+  int finalizes = 0;
+  int order_gets = 0;
+  MakeClient([&](const HttpRequest& r) {
+    if (absl::StrContains(r.url, "finalize-order")) {
+      if (++finalizes == 1) {
+        return JsonResponse(403,
+                            R"({"type":"urn:ietf:params:acme:error:orderNotReady",)"
+                            R"("detail":"Order's status is not acceptable","status":403})",
+                            "n-fin", "application/problem+json");
+      }
+      return JsonResponse(200, ReadTestdata("order_processing.json"), "n-fin2");
+    }
+    if (r.url == kOrderUrl) {
+      ++order_gets;
+      // Ready (resume), still ready after the orderNotReady, then invalid ends the run.
+      static const char kReady[] =
+          R"({"status":"ready","identifiers":[{"type":"dns","value":"bad.example.com"}],)"
+          R"("authorizations":["https://127.0.0.1:14000/authZ/A1"],)"
+          R"("finalize":"https://127.0.0.1:14000/finalize-order/O1"})";
+      return JsonResponse(200, order_gets <= 2 ? kReady : ReadTestdata("order_invalid.json"),
+                          absl::StrCat("n-order-", order_gets));
+    }
+    if (absl::StrContains(r.url, "/authZ/")) {
+      return JsonResponse(200, ReadTestdata("authz_invalid.json"), "n-authz");
+    }
+    return JsonResponse(500, "{}");
+  });
+  OrderProgress progress;
+  progress.order_url = kOrderUrl;
+  progress.finalize_url = "https://127.0.0.1:14000/finalize-order/O1";
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+  EXPECT_EQ(finalizes, 2);
+  // Resume fetch, the look after orderNotReady, then the poll while processing.
+  EXPECT_EQ(order_gets, 3);
 }
 
 }  // namespace
