@@ -73,6 +73,7 @@ absl::Status App::Start() {
 
   issuance::IssuanceManagerOptions manager_options = options_.issuance;
   manager_options.workers = config_.defaults.workers;
+  manager_options.renewal_interval = config_.defaults.renewal_check_interval;
   manager_options.clock = options_.clock;
   manager_ = std::make_unique<issuance::IssuanceManager>(
       db_.get(), accounts_.get(), config_.cas, config_.defaults, solver_.get(), installer_.get(),

@@ -33,7 +33,8 @@ struct AppOptions {
   Clock* clock = RealClock();  // Not owned.
   // Threads for API work (SQLite, revocation, account calls).
   int api_threads = 4;
-  // Overrides of the issuance manager's options (workers come from the config).
+  // Overrides of the issuance manager's options (workers and renewal_interval come from
+  // the config).
   issuance::IssuanceManagerOptions issuance;
 };
 

@@ -223,7 +223,8 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
   if (auto d = root.find("defaults"); d != root.end() && !d->is_null()) {
     RETURN_IF_ERROR(RequireObject(*d, "defaults"));
     RETURN_IF_ERROR(CheckKeys(*d, "defaults",
-                              {"challenge_preference", "key_type", "renew_before", "workers"}));
+                              {"challenge_preference", "key_type", "renew_before",
+                               "renewal_check_interval", "workers"}));
     RETURN_IF_ERROR(GetStringList(*d, "defaults", "challenge_preference",
                                   &config->defaults.challenge_preference));
     std::string key_type;
@@ -243,6 +244,16 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
         return ConfigError("defaults.renew_before", std::string(duration.status().message()));
       }
       config->defaults.renew_before = *duration;
+    }
+    std::string check_interval;
+    RETURN_IF_ERROR(GetString(*d, "defaults", "renewal_check_interval", &check_interval));
+    if (!check_interval.empty()) {
+      absl::StatusOr<absl::Duration> duration = ParseConfigDuration(check_interval);
+      if (!duration.ok()) {
+        return ConfigError("defaults.renewal_check_interval",
+                           std::string(duration.status().message()));
+      }
+      config->defaults.renewal_check_interval = *duration;
     }
     RETURN_IF_ERROR(GetInt(*d, "defaults", "workers", 1, 256, &config->defaults.workers));
   }
@@ -392,6 +403,9 @@ absl::Status ValidateConfig(const ServerConfig& config) {
   }
   if (config.defaults.renew_before <= absl::ZeroDuration()) {
     return ConfigError("defaults.renew_before", "must be positive");
+  }
+  if (config.defaults.renewal_check_interval < absl::Seconds(1)) {
+    return ConfigError("defaults.renewal_check_interval", "must be at least 1s");
   }
   if (!config.agents_allow_any) {
     absl::StatusOr<agents::AgentPolicy> policy =

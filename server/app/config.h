@@ -19,13 +19,20 @@
 //     },
 //     "default_ca": "letsencrypt",
 //     "defaults": {"challenge_preference": ["tls-alpn-01", "http-01"],
-//                  "key_type": "ecdsa-p256", "renew_before": "30d", "workers": 4},
+//                  "key_type": "ecdsa-p256", "renew_before": "30d",
+//                  "renewal_check_interval": "1h", "workers": 4},
 //     "agents": {"allow_any": false,
 //                "agents": [{"id": "web1", "token_sha256": "<64 hex>",
 //                            "names": ["www.example.com", "*.example.com"]}]},
 //     "builtin_solver": {"tls_alpn_listen": "0.0.0.0:443", "http01_listen": ""},
 //     "max_receive_message_bytes": 4194304
 //   }
+
+//
+// defaults.renew_before: renew this long before notAfter; when it is at least a
+// certificate's whole lifetime, renew once 2/3 of that lifetime has passed instead.
+// defaults.renewal_check_interval: how often certificates are checked for renewal (first
+// check at start; default "1h", at least "1s").
 
 #include <string>
 #include <vector>

@@ -48,19 +48,6 @@ std::string NamesOf(const ManagedCertificateRecord& cert) {
   return absl::StrJoin(names, ",");
 }
 
-bool IsTransient(const absl::Status& status, int attempts) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    case absl::StatusCode::kAborted:
-      // The order went invalid: one fresh order, then give up with the CA's reason.
-      return attempts < 2;
-    default:
-      return false;
-  }
-}
 
 // Saves each driver step to the issuance row and tells watchers about step changes.
 class StorageProgressSink : public acme::ProgressSink {
@@ -105,7 +92,11 @@ IssuanceManager::IssuanceManager(storage::Database* db, AcmeAccounts* accounts,
       solver_(solver),
       installer_(installer),
       options_(options),
-      clock_(options.clock != nullptr ? options.clock : RealClock()) {}
+      clock_(options.clock != nullptr ? options.clock : RealClock()),
+      owned_runner_(options.runner != nullptr
+                        ? nullptr
+                        : std::make_unique<AcmeOrderRunner>(accounts, options.driver)),
+      runner_(options.runner != nullptr ? options.runner : owned_runner_.get()) {}
 
 IssuanceManager::~IssuanceManager() { Shutdown(); }
 
@@ -133,6 +124,7 @@ void IssuanceManager::Shutdown() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  cancelling_.store(true);
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -542,35 +534,89 @@ void IssuanceManager::Process(const std::string& issuance_id) {
     absl::MutexLock lock(&mu_);
     stopping = stopping_;
   }
-  if ((IsTransient(error, attempts) && attempts < options_.max_attempts) ||
-      (stopping && error.code() == absl::StatusCode::kDeadlineExceeded)) {
-    absl::Time next = clock_->Now() + Backoff(attempts);
-    std::optional<absl::Time> retry_after = acme::RetryAfterOf(error);
-    if (retry_after.has_value() && *retry_after > next) next = *retry_after;
+  if (stopping && (error.code() == absl::StatusCode::kCancelled ||
+                   error.code() == absl::StatusCode::kDeadlineExceeded)) {
+    // Interrupted by shutdown: stays pending with its progress; the next start resumes it.
+    absl::Status kept = issuances_.ScheduleRetry(issuance_id, clock_->Now(), error);
+    CF_LOG(INFO) << "issuance interrupted by shutdown; will resume on next start"
+                 << Kv("issuance", issuance_id) << Kv("names", NamesOf(*cert))
+                 << Kv("step", issuance->step.empty() ? "new" : issuance->step);
+    if (!kept.ok()) {
+      CF_LOG(ERROR) << "cannot record the interruption" << Kv("issuance", issuance_id)
+                    << Kv("error", kept);
+    }
+    unschedule();
+    PublishById(issuance_id);
+    return;
+  }
+  absl::Status final_error = error;
+  std::optional<absl::Time> next = RetryTime(error, *issuance, &final_error);
+  if (next.has_value()) {
     if (error.code() == absl::StatusCode::kAborted) {
       (void)issuances_.SaveProgress(issuance_id, acme::kStepNew, "");  // A fresh order.
     }
-    absl::Status scheduled = issuances_.ScheduleRetry(issuance_id, next, error);
+    absl::Status scheduled = issuances_.ScheduleRetry(issuance_id, *next, error);
     CF_LOG(WARNING) << "issuance attempt failed; will retry" << Kv("issuance", issuance_id)
                     << Kv("names", NamesOf(*cert)) << Kv("attempt", attempts)
-                    << Kv("retry_at", absl::FormatTime(next)) << Kv("error", error);
-    {
-      absl::MutexLock lock(&mu_);
-      scheduled_.erase(issuance_id);
-    }
+                    << Kv("retry_at", absl::FormatTime(*next)) << Kv("error", error);
+    unschedule();
     PublishById(issuance_id);
-    if (scheduled.ok()) Enqueue(issuance_id, next);
+    if (scheduled.ok()) Enqueue(issuance_id, *next);
     return;
   }
   CF_LOG(WARNING) << "issuance failed" << Kv("issuance", issuance_id)
-                  << Kv("names", NamesOf(*cert)) << Kv("error", error);
-  absl::Status finished = issuances_.Finish(issuance_id, IssuanceState::kFailed, error);
+                  << Kv("names", NamesOf(*cert)) << Kv("attempt", attempts)
+                  << Kv("error", final_error);
+  absl::Status finished = issuances_.Finish(issuance_id, IssuanceState::kFailed, final_error);
   if (!finished.ok()) {
     CF_LOG(ERROR) << "cannot record the failure" << Kv("issuance", issuance_id)
                   << Kv("error", finished);
   }
   unschedule();
   PublishById(issuance_id);
+}
+
+std::optional<absl::Time> IssuanceManager::RetryTime(const absl::Status& error,
+                                                     const IssuanceRecord& issuance,
+                                                     absl::Status* final_error) const {
+  absl::Time now = clock_->Now();
+  absl::Time next = now + Backoff(issuance.attempts);
+  switch (error.code()) {
+    case absl::StatusCode::kDeadlineExceeded: {
+      // Out of time is not the CA saying no: retried later, bounded by the overall budget.
+      absl::Time give_up = issuance.created_at + options_.deadline_retry_budget;
+      if (now >= give_up) {
+        *final_error = acme::AnnotateStatus(
+            error, absl::StrCat("still not issued ",
+                                absl::FormatDuration(options_.deadline_retry_budget),
+                                " after the request (", issuance.attempts, " attempts)"));
+        return std::nullopt;
+      }
+      return std::min(next, give_up);
+    }
+    case absl::StatusCode::kAborted:
+      // The order or an authorization went invalid: one fresh order, then give up with the
+      // CA's reason (two invalid orders in a row).
+      if (issuance.error_code == static_cast<int>(absl::StatusCode::kAborted) ||
+          issuance.attempts >= options_.max_attempts) {
+        return std::nullopt;
+      }
+      return next;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kCancelled: {
+      if (issuance.attempts >= options_.max_attempts) {
+        *final_error = acme::AnnotateStatus(
+            error, absl::StrCat("giving up after ", issuance.attempts, " attempts"));
+        return std::nullopt;
+      }
+      std::optional<absl::Time> retry_after = acme::RetryAfterOf(error);
+      if (retry_after.has_value() && *retry_after > next) next = *retry_after;
+      return next;
+    }
+    default:
+      return std::nullopt;  // Permanent: the CA's (or our) answer will not change.
+  }
 }
 
 absl::StatusOr<acme::IssuedCertificate> IssuanceManager::Attempt(
@@ -580,8 +626,6 @@ absl::StatusOr<acme::IssuedCertificate> IssuanceManager::Attempt(
     return absl::FailedPreconditionError(
         absl::StrCat("CA \"", cert.policy.ca_name, "\" is no longer configured"));
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<acme::AcmeClient> client, accounts_->ClientFor(ca->first));
-
   // The certificate key is stored before the order is placed.
   std::optional<crypto::PrivateKey> key;
   if (issuance.cert_key_pem.empty()) {
@@ -614,8 +658,8 @@ absl::StatusOr<acme::IssuedCertificate> IssuanceManager::Attempt(
   request.preferred_chain = ca->second.preferred_chain;
   request.issuance_id = issuance.id;
   request.deadline = clock_->Now() + options_.attempt_timeout;
-  acme::OrderDriver driver(client.get(), options_.driver);
-  return driver.Run(request, *key, &progress, &sink, solver_);
+  request.cancelled = [this] { return cancelling_.load(); };
+  return runner_->Run(ca->first, request, *key, &progress, &sink, solver_);
 }
 
 void IssuanceManager::Install(const ManagedCertificateRecord& cert,
@@ -649,8 +693,11 @@ absl::Duration IssuanceManager::RenewWindow(
   absl::Duration window = cert.policy.renew_before > absl::ZeroDuration()
                               ? cert.policy.renew_before
                               : defaults_.renew_before;
-  absl::Duration third = (version.not_after - version.not_before) / 3;
-  return std::min(window, third);
+  // A window as long as the whole lifetime would renew at once, forever: like certbot and
+  // lego, such short certificates renew once 2/3 of their lifetime has passed.
+  absl::Duration lifetime = version.not_after - version.not_before;
+  if (window >= lifetime) return lifetime / 3;
+  return window;
 }
 
 absl::StatusOr<int> IssuanceManager::CheckRenewals() {

@@ -6,6 +6,7 @@
 // agents, resumes unfinished issuances on start, renews certificates before they expire,
 // and tells watchers about every change.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -27,6 +28,7 @@
 #include "server/acme/order_driver.h"
 #include "server/issuance/acme_accounts.h"
 #include "server/issuance/certificate_installer.h"
+#include "server/issuance/order_runner.h"
 #include "server/issuance/settings.h"
 #include "server/issuance/watch_hub.h"
 #include "storage/certificate_repository.h"
@@ -74,18 +76,27 @@ struct IssuanceManagerOptions {
   int workers = 4;
   // Time source for backoff and renewal. Not owned.
   Clock* clock = RealClock();
-  // Attempts (transient failures included) before an issuance fails.
+  // Attempts before an issuance fails on Unavailable / ResourceExhausted (CA unavailable or
+  // rate limited). DeadlineExceeded does not count against it (see deadline_retry_budget).
   int max_attempts = 6;
   // Backoff after the n-th transient failure: initial * 2^(n-1), at most max.
   absl::Duration initial_backoff = absl::Seconds(2);
   absl::Duration max_backoff = absl::Minutes(10);
   // Time one attempt of the ACME order may take.
   absl::Duration attempt_timeout = absl::Minutes(10);
+  // An attempt that runs out of attempt_timeout (DeadlineExceeded: a slow CA, a validation
+  // that never finishes) is retried with the capped backoff, whatever max_attempts says,
+  // until this long after the issuance was created; only then does it fail. While it waits
+  // it is pending with the reason in error_message.
+  absl::Duration deadline_retry_budget = absl::Hours(24 * 7);
   // How often the renewal scheduler looks for certificates to renew (0 = never).
   absl::Duration renewal_interval = absl::Minutes(1);
   // A certificate whose last issuance failed is not renewed again before this.
   absl::Duration renewal_retry_delay = absl::Hours(1);
   acme::OrderDriverOptions driver;
+  // Runs the ACME attempts. Not owned; null = an AcmeOrderRunner over the manager's
+  // accounts with `driver` (tests inject a fake).
+  OrderRunner* runner = nullptr;
 };
 
 class IssuanceManager {
@@ -102,8 +113,9 @@ class IssuanceManager {
 
   // Queues every unfinished issuance (resume) and starts the workers and the scheduler.
   absl::Status Start();
-  // Stops taking work, lets running issuances finish their current attempt and joins the
-  // threads; unfinished issuances stay in storage for the next start. Idempotent.
+  // Stops taking work, cancels running attempts (they stop at their next step or within
+  // ~100 ms of a polling wait) and joins the threads. Interrupted and unfinished issuances
+  // stay pending in storage, progress kept, for the next start. Idempotent.
   void Shutdown();
 
   // Validates (InvalidArgument naming the field), records the managed certificate and the
@@ -163,6 +175,10 @@ class IssuanceManager {
   void Process(const std::string& issuance_id);
   absl::StatusOr<acme::IssuedCertificate> Attempt(const storage::IssuanceRecord& issuance,
                                                   const storage::ManagedCertificateRecord& cert);
+  // When to try a failed attempt again; nullopt = fail now with `*final_error`.
+  std::optional<absl::Time> RetryTime(const absl::Status& error,
+                                      const storage::IssuanceRecord& issuance,
+                                      absl::Status* final_error) const;
   void Install(const storage::ManagedCertificateRecord& cert,
                const storage::CertificateVersionRecord& version);
   absl::Duration Backoff(int attempts) const;
@@ -181,6 +197,10 @@ class IssuanceManager {
   CertificateInstaller* const installer_;
   const IssuanceManagerOptions options_;
   Clock* const clock_;
+  std::unique_ptr<OrderRunner> owned_runner_;  // When options_.runner is null.
+  OrderRunner* const runner_;
+  // Set by Shutdown: running attempts stop (OrderRequest::cancelled).
+  std::atomic<bool> cancelling_{false};
   WatchHub hub_;
 
   absl::Mutex mu_;

@@ -31,8 +31,12 @@ struct IssuanceDefaults {
   std::string default_ca;  // Name of the CA used when a request names none.
   std::vector<std::string> challenge_preference = {"tls-alpn-01", "http-01"};
   crypto::KeyType key_type = crypto::KeyType::kEcdsaP256;
-  // Renew this long before notAfter (or at 1/3 of the lifetime when that is shorter).
+  // Renew this long before notAfter. When it is at least the certificate's whole lifetime
+  // (short-lived certificates), renew once 2/3 of the lifetime has passed instead.
   absl::Duration renew_before = absl::Hours(24 * 30);
+  // How often the renewal scheduler looks for certificates due for renewal (first look at
+  // start). Config "defaults.renewal_check_interval"; at least 1 s.
+  absl::Duration renewal_check_interval = absl::Hours(1);
   int workers = 4;
 };
 

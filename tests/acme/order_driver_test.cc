@@ -240,5 +240,38 @@ TEST_F(OrderDriverTest, OrderNotReadyToFinalizeFetchesTheOrderBeforeFinalizingAg
   EXPECT_EQ(order_gets, 3);
 }
 
+TEST_F(OrderDriverTest, CancelStopsAPollingWaitPromptlyAndKeepsProgress) {
+  MakeClient([](const HttpRequest& r) {
+    HttpResponse resp = JsonResponse(200, ReadTestdata("order_processing.json"), "n");
+    resp.headers.Add("Retry-After", "30");
+    return resp;
+  });
+  OrderProgress progress;
+  progress.order_url = kOrderUrl;
+  progress.finalize_sent = true;
+  const absl::Time start = clock_.Now();
+  // Cancelled 1 s into the 30 s wait the CA asked for.
+  request_.cancelled = [this, start] { return clock_.Now() >= start + absl::Seconds(1); };
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("issuance cancelled (names bad.example.com)"));
+  EXPECT_LE(clock_.Now() - start, absl::Seconds(2));  // Not the whole 30 s.
+  EXPECT_EQ(progress.order_url, kOrderUrl);            // Resumable.
+  EXPECT_TRUE(progress.finalize_sent);
+}
+
+TEST_F(OrderDriverTest, CancelledBeforeRunSendsNothing) {
+  MakeClient([](const HttpRequest&) { return JsonResponse(500, "{}"); });
+  request_.cancelled = [] { return true; };
+  OrderProgress progress;
+  OrderDriver driver(client_.get());
+  auto result = driver.Run(request_, *cert_key_, &progress, &sink_, &solver_);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(transport_->requests().empty());
+  EXPECT_TRUE(sink_.saved.empty());
+}
+
 }  // namespace
 }  // namespace certfleet::acme

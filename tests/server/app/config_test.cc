@@ -92,6 +92,10 @@ TEST(ConfigTest, EachBadKeyNamesItself) {
       {R"("defaults": {"renew_before": "soon"})",
        "config: defaults.renew_before: \"soon\" is not a duration"},
       {R"("defaults": {"renew_before": "0d"})", "config: defaults.renew_before: must be positive"},
+      {R"("defaults": {"renewal_check_interval": "often"})",
+       "config: defaults.renewal_check_interval: \"often\" is not a duration"},
+      {R"("defaults": {"renewal_check_interval": "500ms"})",
+       "config: defaults.renewal_check_interval: must be at least 1s"},
       {R"("defaults": {"workers": 0})",
        "config: defaults.workers: must be an integer from 1 to 256"},
       {R"("defaults": {"challenge_preference": ["dns-01"]})",
@@ -116,6 +120,16 @@ TEST(ConfigTest, EachBadKeyNamesItself) {
   for (const Case& c : cases) {
     EXPECT_THAT(Error(Config(c.extra)), ::testing::StartsWith(c.message)) << c.extra;
   }
+}
+
+TEST(ConfigTest, RenewalCheckInterval) {
+  ServerConfig config;
+  ASSERT_TRUE(ParseConfigJson(Config(""), &config).ok());
+  EXPECT_EQ(config.defaults.renewal_check_interval, absl::Hours(1));
+  ASSERT_TRUE(
+      ParseConfigJson(Config(R"("defaults": {"renewal_check_interval": "1s"})"), &config).ok());
+  EXPECT_TRUE(ValidateConfig(config).ok()) << ValidateConfig(config);
+  EXPECT_EQ(config.defaults.renewal_check_interval, absl::Seconds(1));
 }
 
 TEST(ConfigTest, MissingDatabase) {
