@@ -70,6 +70,10 @@ void WriteIssuance(const v1::Issuance& issuance, std::ostream& out) {
     fields.emplace_back("Finished", FormatTimestamp(issuance.finish_time()));
   }
   if (issuance.has_certificate()) AppendVersionFields(issuance.certificate(), fields);
+  for (const v1::Installation& installation : issuance.installations()) {
+    fields.emplace_back(installation.success() ? "Installed" : "Install failed",
+                        absl::StrCat(installation.agent_id(), ": ", installation.detail()));
+  }
   WriteKeyValues(fields, out);
 }
 

@@ -161,6 +161,14 @@ void ToProto(const issuance::IssuanceView& view, v1::Issuance* out) {
   SetTimestamp(i.updated_at, out->mutable_update_time());
   if (i.finished_at.has_value()) SetTimestamp(*i.finished_at, out->mutable_finish_time());
   if (i.request_id.has_value()) out->set_request_id(*i.request_id);
+  for (const storage::EventRecord& e : view.installs) {
+    // Install events read "<agent id>: <where, or why it failed>".
+    v1::Installation* installation = out->add_installations();
+    size_t colon = e.message.find(": ");
+    installation->set_agent_id(e.message.substr(0, colon));
+    installation->set_detail(colon == std::string::npos ? "" : e.message.substr(colon + 2));
+    installation->set_success(e.kind == "installed");
+  }
 }
 
 void ToProto(const issuance::CertificateView& view, v1::ManagedCertificate* out) {

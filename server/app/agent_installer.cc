@@ -26,7 +26,7 @@ std::vector<issuance::InstallResult> AgentInstaller::Install(
   if (!results.ok()) {
     // No agent serves these names: nothing to install (single-host / built-in solver setups).
     if (absl::IsFailedPrecondition(results.status())) return out;
-    out.push_back({"agents", results.status()});
+    out.push_back({"agents", results.status(), ""});
     return out;
   }
   for (const agents::InstallResult& r : *results) {
@@ -38,7 +38,7 @@ std::vector<issuance::InstallResult> AgentInstaller::Install(
                            ? absl::StrCat(" (reload exit status ", r.reload_exit_status, ")")
                            : ""));
     }
-    out.push_back({r.agent_id, status});
+    out.push_back({r.agent_id, status, r.install_path});
   }
   return out;
 }

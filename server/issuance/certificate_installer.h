@@ -15,6 +15,8 @@ namespace certfleet::issuance {
 struct InstallResult {
   std::string target;
   absl::Status status;
+  // Where the target wrote the files (e.g. the agent's cert folder), when it says so.
+  std::string location;
 };
 
 class CertificateInstaller {

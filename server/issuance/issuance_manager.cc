@@ -206,6 +206,13 @@ absl::StatusOr<IssuanceView> IssuanceManager::View(IssuanceRecord issuance) {
         break;
       }
     }
+    ASSIGN_OR_RETURN(std::vector<storage::EventRecord> events,
+                     events_.ListForIssuance(issuance.id));
+    for (auto& e : events) {
+      if (e.kind == "installed" || e.kind == "install_failed") {
+        view.installs.push_back(std::move(e));
+      }
+    }
   }
   view.issuance = std::move(issuance);
   return view;
@@ -522,8 +529,10 @@ void IssuanceManager::Process(const std::string& issuance_id) {
     }
     CF_LOG(INFO) << "issuance valid" << Kv("issuance", issuance_id)
                  << Kv("names", NamesOf(*cert)) << Kv("serial", stored->serial_hex);
-    PublishById(issuance_id);
+    // Install first, so that `issue --wait` and watchers see the valid issuance together with
+    // where it was installed (bounded by the installer's deadline).
     Install(*cert, *stored);
+    PublishById(issuance_id);
     return;
   }
 
@@ -563,6 +572,13 @@ void IssuanceManager::Process(const std::string& issuance_id) {
     PublishById(issuance_id);
     if (scheduled.ok()) Enqueue(issuance_id, *next);
     return;
+  }
+  if (!issuance->error_message.empty() &&
+      issuance->error_code != static_cast<int>(final_error.code())) {
+    // e.g. an agent went away mid-challenge, and the retry found no agent at all: both matter.
+    final_error = absl::Status(final_error.code(),
+                               absl::StrCat(final_error.message(), "; earlier attempt: ",
+                                            issuance->error_message));
   }
   CF_LOG(WARNING) << "issuance failed" << Kv("issuance", issuance_id)
                   << Kv("names", NamesOf(*cert)) << Kv("attempt", attempts)
@@ -671,8 +687,10 @@ void IssuanceManager::Install(const ManagedCertificateRecord& cert,
     event.issuance_id = version.issuance_id;
     event.managed_certificate_id = cert.id;
     event.kind = r.status.ok() ? "installed" : "install_failed";
-    event.message = r.status.ok() ? absl::StrCat(r.target, ": serial ", version.serial_hex)
-                                  : absl::StrCat(r.target, ": ", r.status.ToString());
+    event.message = r.status.ok()
+                        ? absl::StrCat(r.target, ": installed serial ", version.serial_hex,
+                                       r.location.empty() ? "" : " in ", r.location)
+                        : absl::StrCat(r.target, ": ", r.status.ToString());
     absl::StatusOr<storage::EventRecord> appended = events_.Append(event);
     if (!appended.ok()) {
       CF_LOG(WARNING) << "cannot record install result" << Kv("error", appended.status());

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -19,6 +20,8 @@ struct IssuanceView {
   storage::ManagedCertificateRecord certificate;
   // The version it produced, once valid.
   std::optional<storage::CertificateVersionRecord> version;
+  // Install results of that version on the hosts (events "installed"/"install_failed").
+  std::vector<storage::EventRecord> installs;
 };
 
 class WatchHub {

@@ -382,6 +382,32 @@ INSTANTIATE_TEST_SUITE_P(
                           "new order: unauthorized: account is not allowed to order")}),
     [](const ::testing::TestParamInfo<PermanentCase>& info) { return info.param.name; });
 
+TEST_F(IssuanceManagerTest, FinalErrorKeepsTheCauseOfTheEarlierAttempt) {
+  // An agent vanishes mid-challenge (retried), then the retry finds no agent at all: the
+  // final error must still say the agent went away, not only that none is connected.
+  runner_.PushError(absl::UnavailableError(
+      "agent web-c went away (stream closed) before acknowledging challenge for c.example.com"));
+  runner_.PushError(absl::FailedPreconditionError(
+      "no connected agent serves c.example.com (connected agents: web-a)"));
+  ASSERT_NO_FATAL_FAILURE(MakeManager());
+  std::string id = Issue("c.example.com");
+  std::optional<IssuanceView> pending = recorder_->WaitFor([&](const IssuanceView& v) {
+    return v.issuance.id == id && v.issuance.state == IssuanceState::kPending &&
+           v.issuance.attempts == 1;
+  });
+  ASSERT_TRUE(pending.has_value());
+  ASSERT_TRUE(pending->issuance.next_attempt_at.has_value());
+  clock_.Advance(*pending->issuance.next_attempt_at - kStart);
+
+  std::optional<IssuanceView> failed = recorder_->WaitFor(Is(id, IssuanceState::kFailed, 2));
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->issuance.error_code, static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(failed->issuance.error_message,
+              HasSubstr("no connected agent serves c.example.com"));
+  EXPECT_THAT(failed->issuance.error_message,
+              HasSubstr("earlier attempt: agent web-c went away"));
+}
+
 TEST_F(IssuanceManagerTest, AbortedGetsOneFreshOrderThenFails) {
   runner_.Push([](const acme::OrderRequest&, acme::OrderProgress* progress,
                   acme::ProgressSink* sink) -> absl::StatusOr<acme::IssuedCertificate> {
