@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -118,6 +119,49 @@ void WriteTopHelp(std::ostream& out) {
   out << "\nGlobal flags (accepted by every command):\n";
   WriteFlags(GlobalFlags(), out);
   out << "\nRun 'certfleet COMMAND --help' for a command's flags.\n\n" << kExitCodesHelp;
+}
+
+// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past
+// U+10FFFF).
+bool IsValidUtf8(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    int extra = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      extra = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      extra = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= text.size()) return false;  // Truncated sequence.
+    for (int k = 1; k <= extra; ++k) {
+      unsigned char cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// At most 64 bytes of a bad argument, with non-printable bytes escaped.
+std::string ShownArg(const std::string& arg) {
+  std::string shown = absl::CHexEscape(arg.substr(0, 64));
+  if (arg.size() > 64) shown += "...";
+  return shown;
 }
 
 int TopUsageError(const std::string& message, std::ostream& err) {
@@ -258,6 +302,27 @@ int Run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return CommandUsageError(
         command->name,
         absl::StrCat("unexpected argument \"", parsed->positional()[command->max_args], "\""), err);
+  }
+  // Text sent in protobuf string fields must be UTF-8: the server cannot even parse a
+  // request carrying anything else, so it could only answer with a bare gRPC error.
+  for (size_t i = 0; i < parsed->positional().size(); ++i) {
+    const std::string& arg = parsed->positional()[i];
+    if (!IsValidUtf8(arg)) {
+      return CommandUsageError(command->name,
+                               absl::StrCat("argument ", i + 1, " (\"", ShownArg(arg),
+                                            "\") is not valid UTF-8"),
+                               err);
+    }
+  }
+  for (const char* flag : {"ca", "request-id", "cert-name", "filter", "page-token"}) {
+    for (const std::string& value : parsed->GetAll(flag)) {
+      if (!IsValidUtf8(value)) {
+        return CommandUsageError(command->name,
+                                 absl::StrCat("--", flag, " \"", ShownArg(value),
+                                              "\" is not valid UTF-8"),
+                                 err);
+      }
+    }
   }
   auto options = BuildGlobalOptions(*parsed);
   if (!options.ok()) {

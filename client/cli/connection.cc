@@ -1,5 +1,7 @@
 #include "client/cli/connection.h"
 
+#include <sys/stat.h>
+
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -17,6 +19,11 @@ namespace certfleet::cli {
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& flag) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", flag, " file ", path, ": not a regular file"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read ", flag, " file ", path));
@@ -100,6 +107,14 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const GlobalOptions
     if (token.find_first_of("\r\n") != std::string::npos) {
       return absl::InvalidArgumentError(
           absl::StrCat("--token-file ", options.token_file, " holds more than one line"));
+    }
+    // gRPC aborts the process on a header value with other bytes (and prints the value,
+    // the secret, while doing so): refuse them here, without echoing the token.
+    for (char c : token) {
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--token-file ", options.token_file, ": the token must be printable ASCII"));
+      }
     }
   }
   return std::unique_ptr<Connection>(

@@ -16,6 +16,7 @@ AccountsService::AccountsService(issuance::AcmeAccounts* accounts, issuance::CaS
 
 absl::Status AccountsService::CheckCa(const std::string& ca) const {
   if (ca.empty()) return absl::InvalidArgumentError("ca: no CA given");
+  RETURN_IF_ERROR(issuance::ValidateCaName(ca));
   return issuance::ResolveCa(ca, cas_, issuance::IssuanceDefaults{}).status();
 }
 

@@ -4,12 +4,15 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/api/async_unary.h"
 #include "server/api/proto_convert.h"
 #include "server/api/status_mapping.h"
+#include "server/issuance/request_validation.h"
 
 namespace certfleet::api {
 namespace {
@@ -146,6 +149,14 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::IssuanceEvent> {
   grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// A server stream that ends at once with `status` (a request refused at the edge).
+template <typename Message>
+class FailedWriteReactor : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit FailedWriteReactor(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 CertificatesService::CertificatesService(issuance::IssuanceManager* manager,
@@ -213,6 +224,12 @@ grpc::ServerUnaryReactor* CertificatesService::IssueCertificate(
 grpc::ServerUnaryReactor* CertificatesService::RenewCertificate(
     grpc::CallbackServerContext* context, const v1::RenewCertificateRequest* request,
     v1::Issuance* response) {
+  if (absl::Status valid = issuance::ValidateCertificateNameLookup(request->certificate_name());
+      !valid.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(valid));
+    return reactor;
+  }
   issuance::IssuanceManager* manager = manager_;
   return StartIssuance(context, response, request->wait(),
                        [manager, name = request->certificate_name(),
@@ -228,9 +245,7 @@ grpc::ServerUnaryReactor* CertificatesService::GetCertificate(
   return RunOnExecutor<v1::ManagedCertificate>(
       executor_, response,
       [manager, name = request->certificate_name()](v1::ManagedCertificate* out) {
-        if (name.empty()) {
-          return absl::InvalidArgumentError("certificate_name: no certificate name given");
-        }
+        RETURN_IF_ERROR(issuance::ValidateCertificateNameLookup(name));
         ASSIGN_OR_RETURN(issuance::CertificateView view, manager->GetCertificate(name));
         ToProto(view, out);
         return absl::OkStatus();
@@ -245,6 +260,10 @@ grpc::ServerUnaryReactor* CertificatesService::ListCertificates(
       executor_, response, [manager, req = *request](v1::ListCertificatesResponse* out) {
         if (req.page_size() < 0 || req.page_size() > 1000) {
           return absl::InvalidArgumentError("page_size: must be 0 to 1000");
+        }
+        RETURN_IF_ERROR(issuance::ValidatePageToken(req.page_token()));
+        if (req.name_filter().size() > 253) {
+          return absl::InvalidArgumentError("name_filter: longer than 253 characters");
         }
         issuance::CertificateQuery query;
         query.page_size = req.page_size();
@@ -265,8 +284,16 @@ grpc::ServerUnaryReactor* CertificatesService::RevokeCertificate(
   issuance::IssuanceManager* manager = manager_;
   return RunOnExecutor<v1::CertificateVersion>(
       executor_, response, [manager, req = *request](v1::CertificateVersion* out) {
-        if (req.certificate_name().empty()) {
-          return absl::InvalidArgumentError("certificate_name: no certificate name given");
+        RETURN_IF_ERROR(issuance::ValidateCertificateNameLookup(req.certificate_name()));
+        if (req.serial().size() > 64) {
+          return absl::InvalidArgumentError("serial: longer than 64 hex digits");
+        }
+        for (char c : req.serial()) {
+          if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("serial: ", issuance::QuoteForMessage(req.serial()),
+                             " is not hexadecimal"));
+          }
         }
         ASSIGN_OR_RETURN(storage::CertificateVersionRecord version,
                          manager->Revoke(req.certificate_name(), req.serial(), req.reason()));
@@ -281,7 +308,7 @@ grpc::ServerUnaryReactor* CertificatesService::GetIssuance(grpc::CallbackServerC
   issuance::IssuanceManager* manager = manager_;
   return RunOnExecutor<v1::Issuance>(
       executor_, response, [manager, id = request->issuance_id()](v1::Issuance* out) {
-        if (id.empty()) return absl::InvalidArgumentError("issuance_id: no issuance id given");
+        RETURN_IF_ERROR(issuance::ValidateIssuanceId(id));
         ASSIGN_OR_RETURN(issuance::IssuanceView view, manager->GetIssuance(id));
         ToProto(view, out);
         return absl::OkStatus();
@@ -290,6 +317,12 @@ grpc::ServerUnaryReactor* CertificatesService::GetIssuance(grpc::CallbackServerC
 
 grpc::ServerWriteReactor<v1::IssuanceEvent>* CertificatesService::WatchIssuances(
     grpc::CallbackServerContext* context, const v1::WatchIssuancesRequest* request) {
+  // An empty id watches every issuance; any other id must be well formed.
+  if (!request->issuance_id().empty()) {
+    if (absl::Status valid = issuance::ValidateIssuanceId(request->issuance_id()); !valid.ok()) {
+      return new FailedWriteReactor<v1::IssuanceEvent>(ToGrpcStatus(valid));
+    }
+  }
   return new WatchReactor(manager_, executor_, request->issuance_id());
 }
 

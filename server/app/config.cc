@@ -1,11 +1,13 @@
 #include "server/app/config.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -15,6 +17,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/key.h"
+#include "common/crypto/x509.h"
 #include "common/status_macros.h"
 #include "server/acme/challenge_solver.h"
 
@@ -173,18 +177,73 @@ absl::StatusOr<absl::Duration> ParseConfigDuration(const std::string& text) {
   absl::Duration d;
   if (absl::EndsWith(text, "d")) {
     int64_t days = 0;
-    if (absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days >= 0) {
+    // Bounded so 24 * days cannot overflow (100 years is far beyond any certificate).
+    if (absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days >= 0 &&
+        days <= 36500) {
       return absl::Hours(24 * days);
     }
-  } else if (absl::ParseDuration(text, &d)) {
+  } else if (absl::ParseDuration(text, &d) && d != absl::InfiniteDuration() &&
+             d != -absl::InfiniteDuration()) {
     return d;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("\"", text, "\" is not a duration (e.g. \"30d\", \"720h\", \"90m\")"));
 }
 
+// Finds the first key given twice in one JSON object (nlohmann keeps the last silently,
+// which would let a repeated CA or key override the first without a word).
+class DuplicateKeyFinder {
+ public:
+  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        frames_.push_back({event == json::parse_event_t::array_start, NextPath(), {}, ""});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!frames_.empty()) frames_.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!frames_.empty() && parsed.is_string()) {
+          Frame& frame = frames_.back();
+          frame.last_key = parsed.get<std::string>();
+          if (!frame.keys.insert(frame.last_key).second && duplicate_.empty()) {
+            duplicate_ = Child(frame.path, frame.last_key);
+          }
+        }
+        break;
+      case json::parse_event_t::value:
+        break;
+    }
+    return true;
+  }
+
+  // The key path of the first duplicate ("cas.pebble"), or "".
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  struct Frame {
+    bool is_array;
+    std::string path;
+    std::set<std::string> keys;
+    std::string last_key;
+  };
+
+  std::string NextPath() const {
+    if (frames_.empty()) return "";
+    const Frame& parent = frames_.back();
+    return parent.is_array ? absl::StrCat(parent.path, "[]") : Child(parent.path, parent.last_key);
+  }
+
+  std::vector<Frame> frames_;
+  std::string duplicate_;
+};
+
 absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
-  json root = json::parse(text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  DuplicateKeyFinder duplicates;
+  json root = json::parse(text, std::ref(duplicates), /*allow_exceptions=*/false,
+                          /*ignore_comments=*/true);
   if (root.is_discarded()) {
     // Re-parse for the position of the error.
     try {
@@ -196,6 +255,9 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
     return absl::InvalidArgumentError("config: not valid JSON");
   }
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a JSON object");
+  if (!duplicates.duplicate().empty()) {
+    return ConfigError(duplicates.duplicate(), "given more than once");
+  }
   RETURN_IF_ERROR(CheckKeys(root, "",
                             {"listen", "tls", "insecure_plaintext", "database", "cas",
                              "default_ca", "defaults", "agents", "builtin_solver",
@@ -309,6 +371,11 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
 }
 
 absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: cannot read ", path, ": not a regular file"));
+  }
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) {
     return absl::InvalidArgumentError(
@@ -342,12 +409,41 @@ absl::Status ValidateConfig(const ServerConfig& config) {
     if (!FileReadable(config.tls_key_file)) {
       return ConfigError("tls.key_file", absl::StrCat("cannot read ", config.tls_key_file));
     }
+    // Checked here so a bad file is a config error (exit 2, nothing created), not a
+    // failed listen after the database was opened.
+    absl::StatusOr<std::string> cert_pem = ReadFile(config.tls_cert_file);
+    absl::StatusOr<std::vector<crypto::Certificate>> chain =
+        cert_pem.ok() ? crypto::ParsePemChain(*cert_pem)
+                      : absl::StatusOr<std::vector<crypto::Certificate>>(cert_pem.status());
+    if (!chain.ok() || chain->empty()) {
+      return ConfigError("tls.cert_file", absl::StrCat(config.tls_cert_file,
+                                                       " holds no PEM certificate"));
+    }
+    absl::StatusOr<std::string> key_pem = ReadFile(config.tls_key_file);
+    absl::StatusOr<crypto::PrivateKey> key =
+        key_pem.ok() ? crypto::PrivateKey::FromPem(*key_pem)
+                     : absl::StatusOr<crypto::PrivateKey>(key_pem.status());
+    if (!key.ok()) {
+      // The key's bytes never go into the message.
+      return ConfigError("tls.key_file", absl::StrCat(config.tls_key_file,
+                                                      " holds no usable PEM private key"));
+    }
+    if (!chain->front().MatchesKey(*key)) {
+      return ConfigError("tls.key_file",
+                         absl::StrCat(config.tls_key_file, " does not match the first "
+                                                           "certificate in ",
+                                      config.tls_cert_file));
+    }
   } else if (!config.insecure_plaintext && !IsLoopbackListenAddress(config.listen)) {
     return ConfigError("tls", absl::StrCat("required when listen (", config.listen,
                                            ") is not a loopback address: set tls.cert_file and "
                                            "tls.key_file, or \"insecure_plaintext\": true"));
   }
   if (config.database.empty()) return ConfigError("database", "required (or --db)");
+  if (config.cas.empty()) {
+    return ConfigError("cas", "at least one CA is required (e.g. \"cas\": {\"letsencrypt\": "
+                              "{\"directory_url\": \"https://...\"}})");
+  }
   for (const auto& [name, ca] : config.cas) {
     std::string path = absl::StrCat("cas.", name);
     bool name_ok = !name.empty() && name.size() <= 64;

@@ -61,7 +61,8 @@ struct ServerConfig {
   std::string port_file;                   // Flag only: write the bound port here.
 };
 
-// Parses the JSON text of a config file (unknown keys are errors) into `config`, on top of
+// Parses the JSON text of a config file (unknown keys and keys given twice are errors) into
+// `config`, on top of
 // its current values. InvalidArgument "config: <key path>: <why>".
 absl::Status ParseConfigJson(const std::string& text, ServerConfig* config);
 

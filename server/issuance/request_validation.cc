@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "server/acme/challenge_solver.h"
 
 namespace certfleet::issuance {
@@ -14,7 +15,15 @@ bool IsRequestIdChar(char c) {
          c == '.' || c == '_' || c == '-';
 }
 
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string Quote(std::string_view s) { return QuoteForMessage(s); }
+
+// True when every character of `text` is in [A-Za-z0-9._-] or `extra`.
+bool AllIdChars(std::string_view text, std::string_view extra) {
+  for (char c : text) {
+    if (!IsRequestIdChar(c) && extra.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -59,6 +68,7 @@ absl::Status ValidateRequestId(std::string_view request_id) {
 
 absl::StatusOr<std::string> ResolveCa(std::string_view requested, const CaSettingsMap& cas,
                                       const IssuanceDefaults& defaults) {
+  RETURN_IF_ERROR(ValidateCaName(requested));
   std::string name(requested.empty() ? std::string_view(defaults.default_ca) : requested);
   if (cas.count(name) == 0) {
     std::vector<std::string> configured;
@@ -107,6 +117,68 @@ absl::Status ValidateCertificateName(std::string_view name) {
   if (!ok) {
     return absl::InvalidArgumentError(
         "certificate_name: must be 1-253 characters of [A-Za-z0-9._*-]");
+  }
+  return absl::OkStatus();
+}
+
+std::string QuoteForMessage(std::string_view text) {
+  constexpr size_t kShown = 64;
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < kShown; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  if (text.size() > kShown) absl::StrAppend(&out, "... (", text.size(), " bytes)");
+  return out;
+}
+
+absl::Status ValidateCertificateNameLookup(std::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("certificate_name: no certificate name given");
+  if (name.size() > 253 || !AllIdChars(name, "*:")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("certificate_name: ", QuoteForMessage(name),
+                     ": must be 1-253 characters of [A-Za-z0-9._*:-]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateIssuanceId(std::string_view issuance_id) {
+  if (issuance_id.empty()) return absl::InvalidArgumentError("issuance_id: no issuance id given");
+  if (issuance_id.size() > 128 || !AllIdChars(issuance_id, "")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("issuance_id: ", QuoteForMessage(issuance_id),
+                     ": must be 1-128 characters of [A-Za-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCaName(std::string_view ca) {
+  if (ca.empty()) return absl::OkStatus();
+  if (ca.size() > 64 || !AllIdChars(ca, "")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ca: ", QuoteForMessage(ca), ": must be 1-64 characters of [A-Za-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePageToken(std::string_view page_token) {
+  bool ok = page_token.size() <= 64;
+  for (char c : page_token) ok = ok && c > 0x20 && c < 0x7f;
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token: ", QuoteForMessage(page_token),
+                     " is not a token returned by ListCertificates"));
   }
   return absl::OkStatus();
 }

@@ -43,4 +43,26 @@ absl::StatusOr<std::vector<std::string>> ResolveChallengePreference(
 // ("" = use the first normalised identifier). `certificate_name: ...` otherwise.
 absl::Status ValidateCertificateName(std::string_view name);
 
+// Untrusted text for an error message: quoted, at most 64 bytes shown (then "..."), and
+// quotes, backslashes and ASCII controls escaped (UTF-8 is left as typed), so an echo stays small enough
+// for a gRPC status (whose message travels in a size-limited header) and printable.
+std::string QuoteForMessage(std::string_view text);
+
+// A managed-certificate name to look up (get, renew, revoke): 1-253 characters of
+// [A-Za-z0-9._*:-] (an IPv6 certificate is named by its address). InvalidArgument
+// "certificate_name: no certificate name given" or "certificate_name: \"X\": must be ...".
+absl::Status ValidateCertificateNameLookup(std::string_view name);
+
+// An issuance id to look up: 1-128 characters of [A-Za-z0-9._-]. InvalidArgument
+// "issuance_id: no issuance id given" or "issuance_id: \"X\": must be ...".
+absl::Status ValidateIssuanceId(std::string_view issuance_id);
+
+// A CA name given by a client: "" (the default) or 1-64 characters of [A-Za-z0-9._-],
+// the rule CA names in the config follow. InvalidArgument "ca: \"X\": must be ...".
+absl::Status ValidateCaName(std::string_view ca);
+
+// A ListCertificates page_token: "" or at most 64 printable ASCII characters (tokens the
+// server hands out are short). InvalidArgument "page_token: ..." otherwise.
+absl::Status ValidatePageToken(std::string_view page_token);
+
 }  // namespace certfleet::issuance

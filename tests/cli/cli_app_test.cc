@@ -1,7 +1,9 @@
 // Command-line handling of the certfleet CLI: usage errors (exit 2) and --help (exit 0). None
 // of these reach a server.
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -203,6 +205,39 @@ TEST_F(CliAppTest, Version) {
   CliResult result = RunCliWith({"--version"});
   EXPECT_EQ(result.code, 0);
   EXPECT_THAT(result.out, StartsWith("certfleet "));
+}
+
+// Regression: a token with a control byte made gRPC abort the process (and print the token).
+TEST_F(CliAppTest, TokenFileMustBePrintableAscii) {
+  const std::string path = ::testing::TempDir() + "/cli_app_test_bad_token";
+  {
+    std::ofstream out(path);
+    out << "sec\x01ret\n";
+  }
+  ExpectUsageError({"list", "--token-file", path},
+                   "--token-file " + path + ": the token must be printable ASCII", "list");
+  std::remove(path.c_str());
+  ExpectUsageError({"list", "--token-file", ::testing::TempDir()},
+                   "cannot read --token-file file " + ::testing::TempDir() +
+                       ": not a regular file",
+                   "list");
+}
+
+// Regression: invalid UTF-8 reached the server, which cannot parse the request and answered
+// a bare UNIMPLEMENTED.
+TEST_F(CliAppTest, ArgumentsSentAsTextMustBeUtf8) {
+  ExpectUsageError({"issue", "\xff.example.com"},
+                   "argument 1 (\"\\xff.example.com\") is not valid UTF-8", "issue");
+  ExpectUsageError({"issue", "a.example.com", "\xc3"},
+                   "argument 2 (\"\\xc3\") is not valid UTF-8", "issue");
+  ExpectUsageError({"issue", "--ca", "\xed\xa0\x80", "a.example.com"},
+                   "--ca \"\\xed\\xa0\\x80\" is not valid UTF-8", "issue");
+  ExpectUsageError({"get", "\xc0\xaf"}, "argument 1 (\"\\xc0\\xaf\") is not valid UTF-8",
+                   "get");
+  // Well-formed UTF-8 passes this check (and then fails to connect, not a usage error).
+  CliResult result = RunCliWith({"get", "--server", "127.0.0.1:1", "--timeout", "1s",
+                                 "b\xc3\xbc" "cher.example"});
+  EXPECT_NE(result.code, 2) << result.err;
 }
 
 }  // namespace

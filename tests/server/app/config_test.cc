@@ -4,6 +4,8 @@
 #include <fstream>
 #include <string>
 
+#include "common/crypto/key.h"
+#include "common/crypto/tls_alpn_certificate.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -11,10 +13,12 @@ namespace certfleet::server {
 namespace {
 
 // A minimal valid config plus `extra` members (JSON text without braces).
+// `extra` may bring its own "cas" (a key given twice is an error).
 std::string Config(const std::string& extra) {
-  std::string base =
-      R"("database": "/tmp/certfleet-config-test.db",
-         "cas": {"pebble": {"directory_url": "https://127.0.0.1:14000/dir"}})";
+  std::string base = R"("database": "/tmp/certfleet-config-test.db")";
+  if (extra.find(R"("cas")") == std::string::npos) {
+    base += R"(, "cas": {"pebble": {"directory_url": "https://127.0.0.1:14000/dir"}})";
+  }
   return "{" + base + (extra.empty() ? "" : ", " + extra) + "}";
 }
 
@@ -174,6 +178,83 @@ TEST(ServerFlagsTest, ParsesAndBuilds) {
             "unknown flag --bogus (see --help)");
   EXPECT_EQ(ParseServerFlags({"--db"}).status().message(), "--db: missing value");
   std::remove(path.c_str());
+}
+
+// Regression: a key given twice (a repeated CA name, say) silently kept the last one.
+TEST(ConfigTest, KeyGivenTwiceIsAnError) {
+  EXPECT_EQ(Error(R"({"database": "a.db", "database": "b.db",
+                      "cas": {"p": {"directory_url": "https://x/dir"}}})"),
+            "config: database: given more than once");
+  EXPECT_EQ(Error(R"({"database": "a.db", "cas": {"p": {"directory_url": "https://a/dir"},
+                                                   "p": {"directory_url": "https://b/dir"}}})"),
+            "config: cas.p: given more than once");
+  EXPECT_EQ(Error(Config(R"("agents": {"agents": [{"id": "a", "id": "b"}]})")),
+            "config: agents.agents[].id: given more than once");
+  // The same key in different objects is fine.
+  EXPECT_EQ(Error(Config(R"("cas": {"a": {"directory_url": "https://a/dir"},
+                                    "b": {"directory_url": "https://b/dir"}})")),
+            "");
+}
+
+// Regression: a config without any CA started a server that could issue nothing.
+TEST(ConfigTest, AtLeastOneCa) {
+  EXPECT_THAT(Error(R"({"database": "a.db"})"),
+              ::testing::StartsWith("config: cas: at least one CA is required"));
+  EXPECT_THAT(Error(R"({"database": "a.db", "cas": {}})"),
+              ::testing::StartsWith("config: cas: at least one CA is required"));
+}
+
+// Regression: "inf" was accepted, and a huge day count overflowed (undefined behaviour).
+TEST(ConfigTest, DurationsMustBeFinite) {
+  EXPECT_FALSE(ParseConfigDuration("inf").ok());
+  EXPECT_FALSE(ParseConfigDuration("-inf").ok());
+  EXPECT_FALSE(ParseConfigDuration("99999999999999999d").ok());
+  EXPECT_EQ(*ParseConfigDuration("36500d"), absl::Hours(24 * 36500));
+  EXPECT_EQ(Error(Config(R"("defaults": {"renewal_check_interval": "inf"})")),
+            "config: defaults.renewal_check_interval: \"inf\" is not a duration (e.g. \"30d\", "
+            "\"720h\", \"90m\")");
+}
+
+// Regression: TLS files that exist but hold no PEM passed validation; the server then
+// created its database and failed with "cannot listen" (exit 1).
+TEST(ConfigTest, TlsFilesMustHoldPem) {
+  std::string junk = ::testing::TempDir() + "/config_test_junk.pem";
+  {
+    std::ofstream out(junk);
+    out << "not a pem\n";
+  }
+  std::string tls = R"("listen": "0.0.0.0:0", "tls": {"cert_file": ")" + junk +
+                    R"(", "key_file": ")" + junk + R"("})";
+  EXPECT_EQ(Error(Config(tls)), "config: tls.cert_file: " + junk + " holds no PEM certificate");
+
+  auto pair = crypto::CreateTlsAlpnCertificate("server.example", false, std::string(32, 'd'));
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  auto other = crypto::PrivateKey::Generate(crypto::KeyType::kEcdsaP256);
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::string cert = ::testing::TempDir() + "/config_test_cert.pem";
+  std::string key = ::testing::TempDir() + "/config_test_key.pem";
+  std::string wrong = ::testing::TempDir() + "/config_test_wrong_key.pem";
+  std::ofstream(cert) << pair->cert_pem;
+  std::ofstream(key) << pair->key.ToPem();
+  std::ofstream(wrong) << other->ToPem();
+  auto with = [&](const std::string& c, const std::string& k) {
+    return Config(R"("listen": "0.0.0.0:0", "tls": {"cert_file": ")" + c +
+                  R"(", "key_file": ")" + k + R"("})");
+  };
+  EXPECT_EQ(Error(with(cert, key)), "");
+  EXPECT_EQ(Error(with(cert, junk)),
+            "config: tls.key_file: " + junk + " holds no usable PEM private key");
+  EXPECT_EQ(Error(with(cert, wrong)), "config: tls.key_file: " + wrong +
+                                          " does not match the first certificate in " + cert);
+  for (const std::string& path : {junk, cert, key, wrong}) std::remove(path.c_str());
+}
+
+// Regression: a directory as --config was read as empty text ("not valid JSON").
+TEST(ConfigTest, ConfigPathThatIsADirectory) {
+  ServerConfig config;
+  absl::Status st = LoadConfigFile(::testing::TempDir(), &config);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "config: cannot read " + ::testing::TempDir() + ": not a regular file");
 }
 
 }  // namespace

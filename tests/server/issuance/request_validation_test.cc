@@ -103,5 +103,63 @@ TEST(ValidateCertificateNameTest, Rules) {
               StatusIs(absl::StatusCode::kInvalidArgument, "certificate_name: must be"));
 }
 
+// Regression: untrusted text was echoed whole and raw into status messages; a 64 KiB value
+// made the status exceed gRPC's header limit, so the client saw RESOURCE_EXHAUSTED.
+TEST(QuoteForMessageTest, BoundedAndEscaped) {
+  EXPECT_EQ(QuoteForMessage("a.example.com"), "\"a.example.com\"");
+  EXPECT_EQ(QuoteForMessage(std::string("a\0\x01\"\\\x7f", 6)), "\"a\\x00\\x01\\\"\\\\\\x7f\"");
+  EXPECT_EQ(QuoteForMessage("b\xc3\xbc" "cher"), "\"b\xc3\xbc" "cher\"");  // UTF-8 kept.
+  std::string quoted = QuoteForMessage(std::string(65536, 'x'));
+  EXPECT_EQ(quoted, absl::StrCat("\"", std::string(64, 'x'), "\"... (65536 bytes)"));
+}
+
+TEST(ResolveCaTest, HugeOrOddCaNameIsBoundedInTheMessage) {
+  CaSettingsMap cas;
+  cas["pebble"] = CaSettings{};
+  absl::Status st = ResolveCa(std::string(70000, 'c'), cas, IssuanceDefaults{}).status();
+  EXPECT_THAT(st, StatusIs(absl::StatusCode::kInvalidArgument,
+                           "must be 1-64 characters of [A-Za-z0-9._-]"));
+  EXPECT_LT(st.message().size(), 200u);
+  EXPECT_THAT(ResolveCa(std::string("pe\nbble", 7), cas, IssuanceDefaults{}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, "ca: \"pe\\x0abble\": must be"));
+}
+
+TEST(LookupValidationTest, CertificateName) {
+  EXPECT_TRUE(ValidateCertificateNameLookup("www.example.com").ok());
+  EXPECT_TRUE(ValidateCertificateNameLookup("2001:db8::1").ok());  // IPv6 certificates.
+  EXPECT_TRUE(ValidateCertificateNameLookup("*.example.com").ok());
+  EXPECT_THAT(ValidateCertificateNameLookup(""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "certificate_name: no certificate name given"));
+  absl::Status st = ValidateCertificateNameLookup(std::string(65536, 'z'));
+  EXPECT_THAT(st, StatusIs(absl::StatusCode::kInvalidArgument,
+                           "... (65536 bytes): must be 1-253 characters of [A-Za-z0-9._*:-]"));
+  EXPECT_LT(st.message().size(), 200u);
+  EXPECT_THAT(ValidateCertificateNameLookup(std::string("a\0b", 3)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "certificate_name: \"a\\x00b\""));
+}
+
+TEST(LookupValidationTest, IssuanceIdCaAndPageToken) {
+  EXPECT_TRUE(ValidateIssuanceId("iss_0123abcd").ok());
+  EXPECT_THAT(ValidateIssuanceId(""), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               "issuance_id: no issuance id given"));
+  EXPECT_THAT(ValidateIssuanceId(std::string(129, 'j')),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "must be 1-128 characters of [A-Za-z0-9._-]"));
+  EXPECT_THAT(ValidateIssuanceId("../x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "issuance_id: \"../x\": must be"));
+  EXPECT_TRUE(ValidateCaName("").ok());
+  EXPECT_TRUE(ValidateCaName("letsencrypt-staging").ok());
+  EXPECT_THAT(ValidateCaName("a b"), StatusIs(absl::StatusCode::kInvalidArgument, "ca: \"a b\""));
+  EXPECT_TRUE(ValidatePageToken("").ok());
+  EXPECT_TRUE(ValidatePageToken("12345").ok());
+  absl::Status st = ValidatePageToken(std::string(65536, '9'));
+  EXPECT_THAT(st, StatusIs(absl::StatusCode::kInvalidArgument,
+                           "is not a token returned by ListCertificates"));
+  EXPECT_LT(st.message().size(), 200u);
+  EXPECT_THAT(ValidatePageToken("1 2"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                 "page_token: \"1 2\""));
+}
+
 }  // namespace
 }  // namespace certfleet::issuance
