@@ -503,6 +503,13 @@ absl::Status ValidateConfig(const ServerConfig& config) {
   if (config.defaults.renewal_check_interval < absl::Seconds(1)) {
     return ConfigError("defaults.renewal_check_interval", "must be at least 1s");
   }
+  if (config.agents_allow_any && !IsLoopbackListenAddress(config.listen)) {
+    // Any agent could then claim any name: only for a development stack on one machine.
+    return ConfigError("agents.allow_any", absl::StrCat("only allowed when listen is a loopback "
+                                                        "address (listen is ",
+                                                        config.listen,
+                                                        "); list the agents and their names"));
+  }
   if (!config.agents_allow_any) {
     absl::StatusOr<agents::AgentPolicy> policy =
         agents::AgentPolicy::FromGrants(config.agent_grants);

@@ -69,6 +69,9 @@ TEST(ConfigTest, EachBadKeyNamesItself) {
       {R"("listen": "0.0.0.0:50051")",
        "config: tls: required when listen (0.0.0.0:50051) is not a loopback address: set "
        "tls.cert_file and tls.key_file, or \"insecure_plaintext\": true"},
+      {R"("listen": "0.0.0.0:7443", "insecure_plaintext": true, "agents": {"allow_any": true})",
+       "config: agents.allow_any: only allowed when listen is a loopback address (listen is "
+       "0.0.0.0:7443); list the agents and their names"},
       {R"("tls": {"cert_file": "/nonexistent.pem"})",
        "config: tls.key_file: required together with tls.cert_file and tls.key_file"},
       {R"("tls": {"cert_file": "/nonexistent.pem", "key_file": "/nonexistent.key"})",
