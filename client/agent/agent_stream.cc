@@ -25,6 +25,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const AgentStream::Options& options) 
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, min_ms);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, min_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+  // Notice a server that vanished without closing TCP (host gone, NAT dropped the flow) in
+  // about a minute instead of TCP's retransmission timeout; the server allows pings every 10 s.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30 * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING,
                  absl::StrCat("certfleet-agent/", kVersion));
   return grpc::CreateCustomChannel(options.server, options.credentials, args);
