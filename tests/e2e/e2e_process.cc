@@ -3,116 +3,41 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/support/child_process.h"
 
 namespace certfleet::e2e {
-namespace {
-
-int ExitCodeOf(int wait_status) {
-  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return -1;
-}
-
-// Forks and execs `argv` with stdout to `out_path` and stderr to `err_path` (appending).
-// Returns the child's pid, or -1 with errno set.
-pid_t ForkExec(const std::vector<std::string>& argv, const std::string& out_path,
-               const std::string& err_path) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (out < 0) return -1;
-  int err = out;
-  if (err_path != out_path) {
-    err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (err < 0) {
-      close(out);
-      return -1;
-    }
-  }
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    int null_in = open("/dev/null", O_RDONLY);
-    if (null_in >= 0) dup2(null_in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    // Unblock every signal: gtest or gRPC threads may have blocked some.
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  int saved = errno;
-  close(out);
-  if (err != out) close(err);
-  errno = saved;
-  return pid;
-}
-
-}  // namespace
+namespace child_process = certfleet::testing::child_process;
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Spawn(const std::vector<std::string>& argv,
                                                       const std::string& log_path) {
   if (argv.empty()) return absl::InvalidArgumentError("empty argv");
-  pid_t pid = ForkExec(argv, log_path, log_path);
-  if (pid < 0) {
-    return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(errno)));
-  }
-  return std::unique_ptr<Daemon>(new Daemon(pid, log_path));
+  child_process::SpawnOptions options;
+  options.stdout_path = log_path;
+  options.stderr_path = log_path;
+  options.append = true;
+  options.exec_failure_exits_127 = true;
+  absl::StatusOr<pid_t> pid = child_process::Spawn(argv, options);
+  if (!pid.ok()) return absl::InternalError(pid.status().message());
+  return std::unique_ptr<Daemon>(new Daemon(*pid, log_path));
 }
 
-Daemon::~Daemon() {
-  if (!reaped_) {
-    kill(pid_, SIGKILL);
-    Wait(absl::Seconds(10));
-  }
-}
+Daemon::~Daemon() { child_process::KillAndReap(pid_, &reaped_, &exit_code_); }
 
 void Daemon::Signal(int signal) {
   if (!reaped_) kill(pid_, signal);
 }
 
-bool Daemon::Running() {
-  if (reaped_) return false;
-  int status = 0;
-  pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) {
-    reaped_ = true;
-    exit_code_ = ExitCodeOf(status);
-    return false;
-  }
-  return r == 0;
-}
+bool Daemon::Running() { return child_process::Running(pid_, &reaped_, &exit_code_); }
 
 int Daemon::Wait(absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (Running()) {
-    if (absl::Now() > deadline) {
-      kill(pid_, SIGKILL);
-      int status = 0;
-      if (waitpid(pid_, &status, 0) == pid_) {
-        reaped_ = true;
-        exit_code_ = ExitCodeOf(status);
-      }
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));  // Poll interval for the child's exit.
-  }
-  return exit_code_;
+  return child_process::Wait(pid_, timeout, absl::Milliseconds(20), &reaped_, &exit_code_);
 }
 
 std::string Daemon::Log() const { return ReadFileOrEmpty(log_path_); }
@@ -121,38 +46,22 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
                          absl::Duration timeout) {
   static std::atomic<int> counter{0};
   int n = counter.fetch_add(1);
-  std::string out_path = absl::StrCat(work_dir, "/cmd-", n, ".out");
-  std::string err_path = absl::StrCat(work_dir, "/cmd-", n, ".err");
+  child_process::SpawnOptions options;
+  options.stdout_path = absl::StrCat(work_dir, "/cmd-", n, ".out");
+  options.stderr_path = absl::StrCat(work_dir, "/cmd-", n, ".err");
+  options.append = true;
+  options.exec_failure_exits_127 = true;
+  child_process::RunResult run =
+      child_process::Run(argv, options, timeout, absl::Milliseconds(10));
   CommandResult result;
-  pid_t pid = ForkExec(argv, out_path, err_path);
-  if (pid < 0) {
-    result.err = absl::StrCat("cannot start ", argv.empty() ? "" : argv[0], ": ", strerror(errno));
-    return result;
-  }
-  absl::Time deadline = absl::Now() + timeout;
-  int status = 0;
-  while (true) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(10));  // Poll interval for the child's exit.
-  }
-  result.exit_code = ExitCodeOf(status);
-  result.out = ReadFileOrEmpty(out_path);
-  result.err = ReadFileOrEmpty(err_path);
+  result.exit_code = run.exit_code;
+  result.out = std::move(run.out);
+  result.err = std::move(run.err);
   return result;
 }
 
 std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return child_process::ReadFileOrEmpty(path);
 }
 
 bool WriteFileWithMode(const std::string& path, const std::string& content, int mode) {

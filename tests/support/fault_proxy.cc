@@ -45,6 +45,7 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/pebble_fixture.h"
+#include "tests/support/test_pki.h"
 
 namespace certfleet::testing {
 
@@ -56,70 +57,8 @@ constexpr size_t kMaxHeaderBytes = 64 * 1024;
 constexpr size_t kMaxBodyBytes = 1024 * 1024;
 constexpr long kUpstreamTimeoutMs = 30000;
 
-// ---------------------------------------------------------------- certificates
-
 absl::Status OpenSslError(const char* what) {
   return absl::InternalError(absl::StrCat("fault proxy: OpenSSL failed: ", what));
-}
-
-absl::Status AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  UniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
-  if (!ext) return OpenSslError(value);
-  if (X509_add_ext(cert, ext.get(), -1) != 1) return OpenSslError("X509_add_ext");
-  return absl::OkStatus();
-}
-
-// A certificate for `subject_key`, signed by `issuer_key` (self-signed when `issuer` null).
-absl::StatusOr<UniquePtr<X509>> MakeCertificate(const std::string& common_name,
-                                                EVP_PKEY* subject_key, X509* issuer,
-                                                EVP_PKEY* issuer_key, bool is_ca) {
-  UniquePtr<X509> cert(X509_new());
-  if (!cert) return OpenSslError("X509_new");
-  if (X509_set_version(cert.get(), 2) != 1) return OpenSslError("X509_set_version");
-  unsigned char serial_bytes[12];
-  if (RAND_bytes(serial_bytes, sizeof(serial_bytes)) != 1) return OpenSslError("RAND_bytes");
-  serial_bytes[0] &= 0x7f;
-  UniquePtr<BIGNUM> serial(BN_bin2bn(serial_bytes, sizeof(serial_bytes), nullptr));
-  if (!serial || !BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get()))) {
-    return OpenSslError("serial");
-  }
-  if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) ||
-      !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7L * 24 * 3600)) {
-    return OpenSslError("validity");
-  }
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                                 -1, 0) != 1) {
-    return OpenSslError("subject");
-  }
-  X509* issuer_cert = issuer ? issuer : cert.get();
-  if (X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_cert)) != 1) {
-    return OpenSslError("issuer");
-  }
-  if (X509_set_pubkey(cert.get(), subject_key) != 1) return OpenSslError("X509_set_pubkey");
-  if (is_ca) {
-    RETURN_IF_ERROR(
-        AddExtension(cert.get(), issuer_cert, NID_basic_constraints, "critical,CA:TRUE"));
-    RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_key_usage,
-                                 "critical,keyCertSign,cRLSign,digitalSignature"));
-  } else {
-    RETURN_IF_ERROR(
-        AddExtension(cert.get(), issuer_cert, NID_basic_constraints, "critical,CA:FALSE"));
-    RETURN_IF_ERROR(
-        AddExtension(cert.get(), issuer_cert, NID_key_usage, "critical,digitalSignature"));
-    RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_ext_key_usage, "serverAuth"));
-    RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_subject_alt_name,
-                                 "DNS:localhost,IP:127.0.0.1"));
-  }
-  RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_subject_key_identifier, "hash"));
-  RETURN_IF_ERROR(
-      AddExtension(cert.get(), issuer_cert, NID_authority_key_identifier, "keyid:always"));
-  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) <= 0) return OpenSslError("X509_sign");
-  return cert;
 }
 
 // ---------------------------------------------------------------- HTTP helpers
@@ -400,26 +339,14 @@ struct FaultProxy::Impl {
   absl::Status Init() {
     dir = MakeTempDir("certfleet-fault-proxy");
     if (dir.empty()) return absl::InternalError("fault proxy: mkdtemp failed");
-    UniquePtr<EVP_PKEY> ca_key(EVP_EC_gen("P-256"));
-    UniquePtr<EVP_PKEY> leaf_key(EVP_EC_gen("P-256"));
-    if (!ca_key || !leaf_key) return OpenSslError("EVP_EC_gen");
-    ASSIGN_OR_RETURN(UniquePtr<X509> ca,
-                     MakeCertificate("certfleet fault proxy CA", ca_key.get(), nullptr,
-                                     ca_key.get(), /*is_ca=*/true));
-    ASSIGN_OR_RETURN(UniquePtr<X509> leaf,
-                     MakeCertificate("localhost", leaf_key.get(), ca.get(), ca_key.get(),
-                                     /*is_ca=*/false));
-    {
-      UniquePtr<BIO> bio(BIO_new_file((dir + "/ca.pem").c_str(), "w"));
-      if (!bio || PEM_write_bio_X509(bio.get(), ca.get()) != 1) {
-        return OpenSslError("write ca.pem");
-      }
-    }
+    ASSIGN_OR_RETURN(TestPki pki, MakeTestPki("certfleet fault proxy CA",
+                                              "DNS:localhost,IP:127.0.0.1", "fault proxy"));
+    RETURN_IF_ERROR(WritePem(dir + "/ca.pem", pki.ca_cert.get(), nullptr, "fault proxy"));
     ssl_ctx.reset(SSL_CTX_new(TLS_server_method()));
     if (!ssl_ctx) return OpenSslError("SSL_CTX_new");
-    if (SSL_CTX_use_certificate(ssl_ctx.get(), leaf.get()) != 1 ||
-        SSL_CTX_use_PrivateKey(ssl_ctx.get(), leaf_key.get()) != 1 ||
-        SSL_CTX_add1_chain_cert(ssl_ctx.get(), ca.get()) != 1) {
+    if (SSL_CTX_use_certificate(ssl_ctx.get(), pki.leaf_cert.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(ssl_ctx.get(), pki.leaf_key.get()) != 1 ||
+        SSL_CTX_add1_chain_cert(ssl_ctx.get(), pki.ca_cert.get()) != 1) {
       return OpenSslError("SSL_CTX certificate");
     }
 

@@ -46,6 +46,7 @@
 #include "common/status_macros.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/test_pki.h"
 
 extern char** environ;
 
@@ -99,94 +100,14 @@ std::string FindExecutable(const std::string& name) {
 
 // ---------------------------------------------------------------- certificates
 
-absl::Status OpenSslError(const char* what) {
-  return absl::InternalError(absl::StrCat("pebble fixture: OpenSSL failed: ", what));
-}
-
-absl::Status AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  UniquePtr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
-  if (!ext) return OpenSslError(value);
-  if (X509_add_ext(cert, ext.get(), -1) != 1) return OpenSslError("X509_add_ext");
-  return absl::OkStatus();
-}
-
-absl::StatusOr<UniquePtr<X509>> MakeCertificate(const std::string& common_name,
-                                                EVP_PKEY* subject_key, X509* issuer,
-                                                EVP_PKEY* issuer_key, bool is_ca,
-                                                const std::string& san) {
-  UniquePtr<X509> cert(X509_new());
-  if (!cert) return OpenSslError("X509_new");
-  if (X509_set_version(cert.get(), 2) != 1) return OpenSslError("X509_set_version");
-  unsigned char serial_bytes[12];
-  if (RAND_bytes(serial_bytes, sizeof(serial_bytes)) != 1) return OpenSslError("RAND_bytes");
-  serial_bytes[0] &= 0x7f;
-  UniquePtr<BIGNUM> serial(BN_bin2bn(serial_bytes, sizeof(serial_bytes), nullptr));
-  if (!serial || !BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get()))) {
-    return OpenSslError("serial");
-  }
-  if (!X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) ||
-      !X509_gmtime_adj(X509_getm_notAfter(cert.get()), 7L * 24 * 3600)) {
-    return OpenSslError("validity");
-  }
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-                                 -1, 0) != 1) {
-    return OpenSslError("subject");
-  }
-  X509* issuer_cert = issuer ? issuer : cert.get();
-  if (X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_cert)) != 1) {
-    return OpenSslError("issuer");
-  }
-  if (X509_set_pubkey(cert.get(), subject_key) != 1) return OpenSslError("X509_set_pubkey");
-  if (is_ca) {
-    RETURN_IF_ERROR(
-        AddExtension(cert.get(), issuer_cert, NID_basic_constraints, "critical,CA:TRUE"));
-    RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_key_usage,
-                                 "critical,keyCertSign,cRLSign,digitalSignature"));
-  } else {
-    RETURN_IF_ERROR(
-        AddExtension(cert.get(), issuer_cert, NID_basic_constraints, "critical,CA:FALSE"));
-    RETURN_IF_ERROR(
-        AddExtension(cert.get(), issuer_cert, NID_key_usage, "critical,digitalSignature"));
-    RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_ext_key_usage, "serverAuth"));
-  }
-  RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_subject_key_identifier, "hash"));
-  RETURN_IF_ERROR(
-      AddExtension(cert.get(), issuer_cert, NID_authority_key_identifier, "keyid:always"));
-  if (!san.empty()) {
-    RETURN_IF_ERROR(AddExtension(cert.get(), issuer_cert, NID_subject_alt_name, san.c_str()));
-  }
-  if (X509_sign(cert.get(), issuer_key, EVP_sha256()) <= 0) return OpenSslError("X509_sign");
-  return cert;
-}
-
-absl::Status WritePem(const std::string& path, X509* cert, EVP_PKEY* key) {
-  UniquePtr<BIO> bio(BIO_new_file(path.c_str(), "w"));
-  if (!bio) return absl::InternalError(absl::StrCat("cannot write ", path));
-  if (cert && PEM_write_bio_X509(bio.get(), cert) != 1) return OpenSslError("PEM cert");
-  if (key && PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return OpenSslError("PEM key");
-  }
-  return absl::OkStatus();
-}
-
 // Writes ca.pem (trust bundle), cert.pem and key.pem (Pebble's listener) into `dir`.
 absl::Status GenerateListenerCertificates(const std::string& dir) {
-  UniquePtr<EVP_PKEY> ca_key(EVP_EC_gen("P-256"));
-  UniquePtr<EVP_PKEY> leaf_key(EVP_EC_gen("P-256"));
-  if (!ca_key || !leaf_key) return OpenSslError("EVP_EC_gen");
-  ASSIGN_OR_RETURN(UniquePtr<X509> ca, MakeCertificate("certfleet test listener CA", ca_key.get(),
-                                                       nullptr, ca_key.get(), /*is_ca=*/true, ""));
-  ASSIGN_OR_RETURN(UniquePtr<X509> leaf,
-                   MakeCertificate("localhost", leaf_key.get(), ca.get(), ca_key.get(),
-                                   /*is_ca=*/false, "DNS:localhost,IP:127.0.0.1,IP:::1"));
-  RETURN_IF_ERROR(WritePem(dir + "/ca.pem", ca.get(), nullptr));
-  RETURN_IF_ERROR(WritePem(dir + "/cert.pem", leaf.get(), nullptr));
-  RETURN_IF_ERROR(WritePem(dir + "/key.pem", nullptr, leaf_key.get()));
+  ASSIGN_OR_RETURN(TestPki pki, MakeTestPki("certfleet test listener CA",
+                                            "DNS:localhost,IP:127.0.0.1,IP:::1",
+                                            "pebble fixture"));
+  RETURN_IF_ERROR(WritePem(dir + "/ca.pem", pki.ca_cert.get(), nullptr, "pebble fixture"));
+  RETURN_IF_ERROR(WritePem(dir + "/cert.pem", pki.leaf_cert.get(), nullptr, "pebble fixture"));
+  RETURN_IF_ERROR(WritePem(dir + "/key.pem", nullptr, pki.leaf_key.get(), "pebble fixture"));
   return absl::OkStatus();
 }
 
