@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "certfleet/v1/certificates.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/server/server_process.h"
@@ -294,6 +295,91 @@ TEST_F(ServerIntegrationTest, IssueListGetRenewRevokeAndWatch) {
   // SIGTERM drains and exits 0.
   server_->Signal(SIGTERM);
   EXPECT_EQ(server_->Wait(absl::Seconds(30)), 0);
+}
+
+// Calls a unary method by name with raw protobuf bytes (so the test needs no .proto of gRPC's
+// own services). Returns the status and fills `response`.
+grpc::Status RawUnaryCall(const std::string& address, const std::string& method,
+                          const std::string& request, std::string* response) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response_buffer;
+  grpc::Status status;
+  auto call = stub.PrepareUnaryCall(&context, method, request_buffer, &cq);
+  call->StartCall();
+  call->Finish(&response_buffer, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  if (!cq.Next(&tag, &ok) || !ok) return grpc::Status(grpc::StatusCode::INTERNAL, "cq failed");
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && response_buffer.Dump(&slices).ok()) {
+    response->clear();
+    for (const grpc::Slice& part : slices) {
+      response->append(reinterpret_cast<const char*>(part.begin()), part.size());
+    }
+  }
+  return status;
+}
+
+TEST_F(ServerIntegrationTest, HealthCheckingIsServing) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  // grpc.health.v1.HealthCheckRequest{service: ""} is empty; the answer
+  // HealthCheckResponse{status: SERVING (1)} is field 1, varint 1: 0x08 0x01.
+  std::string response;
+  grpc::Status status = RawUnaryCall(address_, "/grpc.health.v1.Health/Check", "", &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_EQ(response, std::string("\x08\x01", 2));
+}
+
+TEST_F(ServerIntegrationTest, AccountsEnsureGetRollOverAndDeactivate) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+
+  // ensure registers the account once; a second ensure returns the same one.
+  json ensured = CliJson({"accounts", "ensure", "pebble"});
+  std::string url = ensured.value("accountUrl", "");
+  ASSERT_FALSE(url.empty()) << ensured.dump(2);
+  EXPECT_EQ(ensured.value("status", ""), "STATUS_VALID");
+  EXPECT_EQ(ensured.value("keyType", ""), "KEY_TYPE_ECDSA_P256");
+  std::string thumbprint = ensured.value("keyThumbprint", "");
+  EXPECT_FALSE(thumbprint.empty());
+  EXPECT_THAT(ensured.dump(), ::testing::Not(HasSubstr("PRIVATE KEY")));
+  EXPECT_EQ(CliJson({"accounts", "ensure", "pebble"}).value("accountUrl", ""), url);
+  EXPECT_EQ(CliJson({"accounts", "get", "pebble"}).value("accountUrl", ""), url);
+  json listed = CliJson({"accounts", "list"});
+  ASSERT_EQ(listed.value("accounts", json::array()).size(), 1u) << listed.dump(2);
+  EXPECT_EQ(listed["accounts"][0].value("ca", ""), "pebble");
+
+  // rollover: same account, new key of the asked type; issuing still works with it.
+  json rolled = CliJson({"accounts", "rollover", "pebble", "--key-type", "ecdsa-p384"});
+  EXPECT_EQ(rolled.value("accountUrl", ""), url) << rolled.dump(2);
+  EXPECT_EQ(rolled.value("keyType", ""), "KEY_TYPE_ECDSA_P384");
+  EXPECT_NE(rolled.value("keyThumbprint", ""), thumbprint);
+  json issued = CliJson({"issue", "rolled.example.com", "--wait"});
+  EXPECT_EQ(issued.value("state", ""), "STATE_VALID") << issued.dump(2);
+
+  // deactivate needs --yes; then the CA refuses the account, and the next issuance registers
+  // a new one.
+  ProcessResult unconfirmed = Cli({"accounts", "deactivate", "pebble"});
+  EXPECT_EQ(unconfirmed.exit_code, 2) << unconfirmed.err;
+  json deactivated = CliJson({"accounts", "deactivate", "pebble", "--yes"});
+  EXPECT_EQ(deactivated.value("status", ""), "STATUS_DEACTIVATED") << deactivated.dump(2);
+  json again = CliJson({"issue", "after-deactivation.example.com", "--wait"});
+  EXPECT_EQ(again.value("state", ""), "STATE_VALID") << again.dump(2);
+  json fresh = CliJson({"accounts", "get", "pebble"});
+  EXPECT_EQ(fresh.value("status", ""), "STATUS_VALID") << fresh.dump(2);
+  EXPECT_NE(fresh.value("accountUrl", ""), url);
+
+  // An unknown CA is the caller's mistake.
+  ProcessResult unknown = Cli({"accounts", "get", "nosuchca"});
+  EXPECT_EQ(unknown.exit_code, 5) << unknown.err;
+  EXPECT_THAT(unknown.err, HasSubstr("nosuchca"));
 }
 
 TEST_F(ServerIntegrationTest, BadInputIsInvalidArgumentAndLeavesNoRows) {
