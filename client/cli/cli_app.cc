@@ -42,6 +42,7 @@ constexpr char kExitCodesHelp[] =
     "  4  not found (NOT_FOUND)\n"
     "  5  invalid argument (INVALID_ARGUMENT, FAILED_PRECONDITION)\n"
     "  6  other server error\n"
+    "  7  not authorized (UNAUTHENTICATED, PERMISSION_DENIED: check --token-file)\n"
     "Errors are printed on stderr as \"certfleet: CODE: message\".\n";
 
 const std::vector<Command>& AllCommands() {

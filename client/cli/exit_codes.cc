@@ -56,6 +56,9 @@ int ExitCodeForStatus(const grpc::Status& status, bool connected) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
       return kExitInvalidArgument;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return kExitNotAuthorized;
     default:
       return kExitServerError;
   }

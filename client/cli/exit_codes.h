@@ -23,6 +23,8 @@ enum ExitCode : int {
   kExitInvalidArgument = 5,
   // Any other server error.
   kExitServerError = 6,
+  // UNAUTHENTICATED or PERMISSION_DENIED: missing or wrong --token-file.
+  kExitNotAuthorized = 7,
 };
 
 // The gRPC name of a status code ("INVALID_ARGUMENT", ...).

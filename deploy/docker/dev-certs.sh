@@ -5,6 +5,8 @@
 #   server-ca.pem           CA of certfleet-server's gRPC listener (--server-ca of agent and CLI)
 #   server.pem server.key   certfleet-server's certificate (certfleet-server, localhost, 127.0.0.1)
 #   agent.token             the agent's bearer token (0600; the server reads the same file)
+#   api.token               the operators' API token (0600; certfleet --token-file, and the
+#                           server's api_clients token_file)
 set -eu
 dir=${1:-/certs}
 mkdir -p "$dir"
@@ -34,5 +36,9 @@ if [ ! -s agent.token ]; then
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >agent.token
 fi
 chmod 600 agent.token
+if [ ! -s api.token ]; then
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >api.token
+fi
+chmod 600 api.token
 echo "dev-certs: ready in $dir"
 ls -l "$dir"

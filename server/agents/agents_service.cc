@@ -480,6 +480,9 @@ int AgentsService::SweepIdle() {
 grpc::ServerUnaryReactor* AgentsService::ListAgents(grpc::CallbackServerContext* context,
                                                     const v1::ListAgentsRequest* /*request*/,
                                                     v1::ListAgentsResponse* response) {
+  if (auto* rejected = api::RejectUnauthorized(options_.api_auth, context, "Agents.ListAgents")) {
+    return rejected;
+  }
   for (const auto& connection : registry_->All()) {
     const AgentDescription& desc = connection->description();
     v1::AgentInfo* info = response->add_agents();

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "server/agents/agent_policy.h"
 #include "server/agents/agent_registry.h"
+#include "server/api/api_auth.h"
 
 namespace certfleet::agents {
 
@@ -43,6 +44,9 @@ struct AgentsServiceOptions {
   int max_queued_messages = 10000;
   // Time source for last-seen, rate limits and timeouts. Not owned; never null.
   Clock* clock = RealClock();
+  // Checks every ListAgents call (not Connect: agents use `policy`). Not owned; null
+  // leaves ListAgents open.
+  const api::ApiAuthenticator* api_auth = nullptr;
 };
 
 class AgentStream;

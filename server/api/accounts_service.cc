@@ -11,8 +11,8 @@
 namespace certfleet::api {
 
 AccountsService::AccountsService(issuance::AcmeAccounts* accounts, issuance::CaSettingsMap cas,
-                                 issuance::Executor* executor)
-    : accounts_(accounts), cas_(std::move(cas)), executor_(executor) {}
+                                 issuance::Executor* executor, const ApiAuthenticator* auth)
+    : accounts_(accounts), cas_(std::move(cas)), executor_(executor), auth_(auth) {}
 
 absl::Status AccountsService::CheckCa(const std::string& ca) const {
   if (ca.empty()) return absl::InvalidArgumentError("ca: no CA given");
@@ -37,6 +37,9 @@ grpc::ServerUnaryReactor* AccountsService::Run(
 grpc::ServerUnaryReactor* AccountsService::ListAccounts(grpc::CallbackServerContext* context,
                                                         const v1::ListAccountsRequest* request,
                                                         v1::ListAccountsResponse* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Accounts.ListAccounts")) {
+    return rejected;
+  }
   auto* reactor = new AsyncUnaryReactor();
   std::shared_ptr<CallState> state = reactor->state();
   executor_->Post([this, state, response] {
@@ -52,6 +55,9 @@ grpc::ServerUnaryReactor* AccountsService::ListAccounts(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AccountsService::GetAccount(grpc::CallbackServerContext* context,
                                                       const v1::GetAccountRequest* request,
                                                       v1::Account* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Accounts.GetAccount")) {
+    return rejected;
+  }
   return Run(response, [this, ca = request->ca()]() -> absl::StatusOr<storage::AccountRecord> {
     RETURN_IF_ERROR(CheckCa(ca));
     return accounts_->Get(ca);
@@ -61,6 +67,9 @@ grpc::ServerUnaryReactor* AccountsService::GetAccount(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* AccountsService::EnsureAccount(grpc::CallbackServerContext* context,
                                                          const v1::EnsureAccountRequest* request,
                                                          v1::Account* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Accounts.EnsureAccount")) {
+    return rejected;
+  }
   return Run(response, [this, ca = request->ca()]() -> absl::StatusOr<storage::AccountRecord> {
     RETURN_IF_ERROR(CheckCa(ca));
     return accounts_->Ensure(ca);
@@ -70,6 +79,9 @@ grpc::ServerUnaryReactor* AccountsService::EnsureAccount(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* AccountsService::DeactivateAccount(
     grpc::CallbackServerContext* context, const v1::DeactivateAccountRequest* request,
     v1::Account* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Accounts.DeactivateAccount")) {
+    return rejected;
+  }
   return Run(response, [this, ca = request->ca()]() -> absl::StatusOr<storage::AccountRecord> {
     RETURN_IF_ERROR(CheckCa(ca));
     return accounts_->Deactivate(ca);
@@ -79,6 +91,9 @@ grpc::ServerUnaryReactor* AccountsService::DeactivateAccount(
 grpc::ServerUnaryReactor* AccountsService::RollOverAccountKey(
     grpc::CallbackServerContext* context, const v1::RollOverAccountKeyRequest* request,
     v1::Account* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Accounts.RollOverAccountKey")) {
+    return rejected;
+  }
   absl::StatusOr<std::optional<crypto::KeyType>> type = KeyTypeFromProto(request->key_type());
   if (!type.ok()) {
     auto* reactor = context->DefaultReactor();

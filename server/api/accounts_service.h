@@ -4,6 +4,7 @@
 // on the executor.
 
 #include "certfleet/v1/accounts.grpc.pb.h"
+#include "server/api/api_auth.h"
 #include "server/issuance/acme_accounts.h"
 #include "server/issuance/executor.h"
 
@@ -11,9 +12,10 @@ namespace certfleet::api {
 
 class AccountsService final : public v1::Accounts::CallbackService {
  public:
-  // Not owned; all must outlive the gRPC server. `cas` names the configured CAs.
+  // Not owned; all must outlive the gRPC server. `cas` names the configured CAs. Every
+  // call is first checked by `auth` (null: the API is open).
   AccountsService(issuance::AcmeAccounts* accounts, issuance::CaSettingsMap cas,
-                  issuance::Executor* executor);
+                  issuance::Executor* executor, const ApiAuthenticator* auth);
 
   grpc::ServerUnaryReactor* ListAccounts(grpc::CallbackServerContext* context,
                                          const v1::ListAccountsRequest* request,
@@ -40,6 +42,7 @@ class AccountsService final : public v1::Accounts::CallbackService {
   issuance::AcmeAccounts* const accounts_;
   const issuance::CaSettingsMap cas_;
   issuance::Executor* const executor_;
+  const ApiAuthenticator* const auth_;
 };
 
 }  // namespace certfleet::api

@@ -160,8 +160,9 @@ class FailedWriteReactor : public grpc::ServerWriteReactor<Message> {
 }  // namespace
 
 CertificatesService::CertificatesService(issuance::IssuanceManager* manager,
-                                         issuance::Executor* executor)
-    : manager_(manager), executor_(executor) {}
+                                         issuance::Executor* executor,
+                                         const ApiAuthenticator* auth)
+    : manager_(manager), executor_(executor), auth_(auth) {}
 
 absl::StatusOr<issuance::IssueParams> CertificatesService::ParamsFromRequest(
     const v1::IssueCertificateRequest& request) {
@@ -210,6 +211,9 @@ grpc::ServerUnaryReactor* CertificatesService::StartIssuance(
 grpc::ServerUnaryReactor* CertificatesService::IssueCertificate(
     grpc::CallbackServerContext* context, const v1::IssueCertificateRequest* request,
     v1::Issuance* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Certificates.IssueCertificate")) {
+    return rejected;
+  }
   absl::StatusOr<issuance::IssueParams> params = ParamsFromRequest(*request);
   if (!params.ok()) {
     auto* reactor = context->DefaultReactor();
@@ -224,6 +228,9 @@ grpc::ServerUnaryReactor* CertificatesService::IssueCertificate(
 grpc::ServerUnaryReactor* CertificatesService::RenewCertificate(
     grpc::CallbackServerContext* context, const v1::RenewCertificateRequest* request,
     v1::Issuance* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Certificates.RenewCertificate")) {
+    return rejected;
+  }
   if (absl::Status valid = issuance::ValidateCertificateNameLookup(request->certificate_name());
       !valid.ok()) {
     auto* reactor = context->DefaultReactor();
@@ -241,6 +248,9 @@ grpc::ServerUnaryReactor* CertificatesService::RenewCertificate(
 grpc::ServerUnaryReactor* CertificatesService::GetCertificate(
     grpc::CallbackServerContext* context, const v1::GetCertificateRequest* request,
     v1::ManagedCertificate* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Certificates.GetCertificate")) {
+    return rejected;
+  }
   issuance::IssuanceManager* manager = manager_;
   return RunOnExecutor<v1::ManagedCertificate>(
       executor_, response,
@@ -255,6 +265,9 @@ grpc::ServerUnaryReactor* CertificatesService::GetCertificate(
 grpc::ServerUnaryReactor* CertificatesService::ListCertificates(
     grpc::CallbackServerContext* context, const v1::ListCertificatesRequest* request,
     v1::ListCertificatesResponse* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Certificates.ListCertificates")) {
+    return rejected;
+  }
   issuance::IssuanceManager* manager = manager_;
   return RunOnExecutor<v1::ListCertificatesResponse>(
       executor_, response, [manager, req = *request](v1::ListCertificatesResponse* out) {
@@ -281,6 +294,9 @@ grpc::ServerUnaryReactor* CertificatesService::ListCertificates(
 grpc::ServerUnaryReactor* CertificatesService::RevokeCertificate(
     grpc::CallbackServerContext* context, const v1::RevokeCertificateRequest* request,
     v1::CertificateVersion* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Certificates.RevokeCertificate")) {
+    return rejected;
+  }
   issuance::IssuanceManager* manager = manager_;
   return RunOnExecutor<v1::CertificateVersion>(
       executor_, response, [manager, req = *request](v1::CertificateVersion* out) {
@@ -305,6 +321,9 @@ grpc::ServerUnaryReactor* CertificatesService::RevokeCertificate(
 grpc::ServerUnaryReactor* CertificatesService::GetIssuance(grpc::CallbackServerContext* context,
                                                            const v1::GetIssuanceRequest* request,
                                                            v1::Issuance* response) {
+  if (auto* rejected = RejectUnauthorized(auth_, context, "Certificates.GetIssuance")) {
+    return rejected;
+  }
   issuance::IssuanceManager* manager = manager_;
   return RunOnExecutor<v1::Issuance>(
       executor_, response, [manager, id = request->issuance_id()](v1::Issuance* out) {
@@ -317,6 +336,12 @@ grpc::ServerUnaryReactor* CertificatesService::GetIssuance(grpc::CallbackServerC
 
 grpc::ServerWriteReactor<v1::IssuanceEvent>* CertificatesService::WatchIssuances(
     grpc::CallbackServerContext* context, const v1::WatchIssuancesRequest* request) {
+  if (auth_ != nullptr) {
+    if (absl::Status authorized = auth_->Check(*context, "Certificates.WatchIssuances");
+        !authorized.ok()) {
+      return new FailedWriteReactor<v1::IssuanceEvent>(ToGrpcStatus(authorized));
+    }
+  }
   // An empty id watches every issuance; any other id must be well formed.
   if (!request->issuance_id().empty()) {
     if (absl::Status valid = issuance::ValidateIssuanceId(request->issuance_id()); !valid.ok()) {

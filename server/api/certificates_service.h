@@ -5,6 +5,7 @@
 // grpc::Status with the same code and message.
 
 #include "certfleet/v1/certificates.grpc.pb.h"
+#include "server/api/api_auth.h"
 #include "server/issuance/executor.h"
 #include "server/issuance/issuance_manager.h"
 
@@ -12,8 +13,10 @@ namespace certfleet::api {
 
 class CertificatesService final : public v1::Certificates::CallbackService {
  public:
-  // Not owned; both must outlive the gRPC server.
-  CertificatesService(issuance::IssuanceManager* manager, issuance::Executor* executor);
+  // Not owned; all must outlive the gRPC server. Every call is first checked by `auth`
+  // (null: the API is open).
+  CertificatesService(issuance::IssuanceManager* manager, issuance::Executor* executor,
+                      const ApiAuthenticator* auth);
 
   grpc::ServerUnaryReactor* IssueCertificate(grpc::CallbackServerContext* context,
                                              const v1::IssueCertificateRequest* request,
@@ -50,6 +53,7 @@ class CertificatesService final : public v1::Certificates::CallbackService {
 
   issuance::IssuanceManager* const manager_;
   issuance::Executor* const executor_;
+  const ApiAuthenticator* const auth_;
 };
 
 }  // namespace certfleet::api

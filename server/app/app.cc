@@ -47,9 +47,20 @@ absl::Status App::Start() {
   executor_ = std::make_unique<issuance::Executor>(options_.api_threads);
   accounts_ = std::make_unique<issuance::AcmeAccounts>(db_.get(), config_.cas, options_.clock);
 
+  ASSIGN_OR_RETURN(api::ApiAuthenticator api_auth,
+                   api::ApiAuthenticator::FromClients(config_.api_clients));
+  api_auth_ = std::make_unique<api::ApiAuthenticator>(std::move(api_auth));
+  if (api_auth_->open()) {
+    // ValidateConfig allows this on loopback only.
+    CF_LOG(WARNING) << "the API is open: no api_clients are configured, so any local "
+                       "process may issue, revoke and deactivate (development only)"
+                    << Kv("listen", config_.listen);
+  }
+
   registry_ = std::make_unique<agents::AgentRegistry>();
   agents::AgentsServiceOptions agents_options;
   agents_options.clock = options_.clock;
+  agents_options.api_auth = api_auth_.get();
   if (config_.agents_allow_any) {
     agents_options.policy = agents::AgentPolicy::AllowAnyAgent();
   } else {
@@ -79,9 +90,9 @@ absl::Status App::Start() {
       db_.get(), accounts_.get(), config_.cas, config_.defaults, solver_.get(), installer_.get(),
       manager_options);
   certificates_service_ =
-      std::make_unique<api::CertificatesService>(manager_.get(), executor_.get());
-  accounts_service_ =
-      std::make_unique<api::AccountsService>(accounts_.get(), config_.cas, executor_.get());
+      std::make_unique<api::CertificatesService>(manager_.get(), executor_.get(), api_auth_.get());
+  accounts_service_ = std::make_unique<api::AccountsService>(accounts_.get(), config_.cas,
+                                                             executor_.get(), api_auth_.get());
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (!config_.tls_cert_file.empty()) {

@@ -16,6 +16,7 @@
 #include "server/agents/agent_registry.h"
 #include "server/agents/agents_service.h"
 #include "server/api/accounts_service.h"
+#include "server/api/api_auth.h"
 #include "server/api/certificates_service.h"
 #include "server/app/agent_installer.h"
 #include "server/app/config.h"
@@ -71,6 +72,7 @@ class App {
   std::unique_ptr<storage::Database> db_;
   std::unique_ptr<issuance::Executor> executor_;
   std::unique_ptr<issuance::AcmeAccounts> accounts_;
+  std::unique_ptr<api::ApiAuthenticator> api_auth_;
   std::unique_ptr<agents::AgentRegistry> registry_;
   std::unique_ptr<agents::AgentsService> agents_service_;
   std::unique_ptr<agents::AgentChallengeSolver> agent_solver_;

@@ -260,7 +260,7 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
   }
   RETURN_IF_ERROR(CheckKeys(root, "",
                             {"listen", "tls", "insecure_plaintext", "database", "cas",
-                             "default_ca", "defaults", "agents", "builtin_solver",
+                             "default_ca", "defaults", "agents", "api_clients", "builtin_solver",
                              "max_receive_message_bytes"}));
   RETURN_IF_ERROR(GetString(root, "", "listen", &config->listen));
   RETURN_IF_ERROR(GetBool(root, "", "insecure_plaintext", &config->insecure_plaintext));
@@ -357,6 +357,52 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
         }
         config->agent_grants.push_back(std::move(grant));
       }
+    }
+  }
+  if (auto list = root.find("api_clients"); list != root.end() && !list->is_null()) {
+    if (!list->is_array()) return ConfigError("api_clients", "must be an array of objects");
+    config->api_clients.clear();
+    for (size_t i = 0; i < list->size(); ++i) {
+      std::string path = absl::StrCat("api_clients[", i, "]");
+      const json& entry = (*list)[i];
+      RETURN_IF_ERROR(RequireObject(entry, path));
+      RETURN_IF_ERROR(CheckKeys(entry, path, {"name", "token_sha256", "token_file"}));
+      api::ApiClient client;
+      std::string token_file;
+      RETURN_IF_ERROR(GetString(entry, path, "name", &client.name));
+      RETURN_IF_ERROR(GetString(entry, path, "token_sha256", &client.token_sha256));
+      RETURN_IF_ERROR(GetString(entry, path, "token_file", &token_file));
+      if (!agents::IsValidAgentId(client.name)) {
+        return ConfigError(Child(path, "name"), "must be 1-128 characters of [A-Za-z0-9._-]");
+      }
+      for (const api::ApiClient& other : config->api_clients) {
+        if (other.name == client.name) {
+          return ConfigError(Child(path, "name"),
+                             absl::StrCat("\"", client.name, "\" is given more than once"));
+        }
+      }
+      if (client.token_sha256.empty() == token_file.empty()) {
+        return ConfigError(path, "exactly one of token_sha256 and token_file must be set");
+      }
+      if (!token_file.empty()) {
+        absl::StatusOr<std::string> token = ReadFile(token_file);
+        if (!token.ok()) {
+          return ConfigError(Child(path, "token_file"), std::string(token.status().message()));
+        }
+        std::string t = std::string(absl::StripAsciiWhitespace(*token));
+        if (t.empty()) return ConfigError(Child(path, "token_file"), "the file is empty");
+        client.token_sha256 = agents::TokenSha256Hex(t);
+        if (client.token_sha256.empty()) {
+          return absl::InternalError(absl::StrCat("config: ", path, ": SHA-256 failed"));
+        }
+      } else {
+        bool hex = client.token_sha256.size() == 64;
+        for (char c : client.token_sha256) {
+          hex = hex && absl::ascii_isxdigit(static_cast<unsigned char>(c));
+        }
+        if (!hex) return ConfigError(Child(path, "token_sha256"), "must be 64 hex digits");
+      }
+      config->api_clients.push_back(std::move(client));
     }
   }
   if (auto b = root.find("builtin_solver"); b != root.end() && !b->is_null()) {
@@ -514,6 +560,20 @@ absl::Status ValidateConfig(const ServerConfig& config) {
     absl::StatusOr<agents::AgentPolicy> policy =
         agents::AgentPolicy::FromGrants(config.agent_grants);
     if (!policy.ok()) return ConfigError("agents.agents", std::string(policy.status().message()));
+  }
+  if (config.api_clients.empty() && !IsLoopbackListenAddress(config.listen)) {
+    // Otherwise anyone who reaches the port could issue, revoke and deactivate.
+    return ConfigError("api_clients",
+                       absl::StrCat("required when listen (", config.listen,
+                                    ") is not a loopback address: add {\"name\": ..., "
+                                    "\"token_sha256\": ...} or {\"name\": ..., "
+                                    "\"token_file\": ...} and pass the token with certfleet "
+                                    "--token-file"));
+  }
+  if (absl::StatusOr<api::ApiAuthenticator> auth =
+          api::ApiAuthenticator::FromClients(config.api_clients);
+      !auth.ok()) {
+    return ConfigError("api_clients", std::string(auth.status().message()));
   }
   if (!config.builtin_tls_alpn_listen.empty()) {
     RETURN_IF_ERROR(CheckListen("builtin_solver.tls_alpn_listen", config.builtin_tls_alpn_listen));

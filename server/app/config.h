@@ -24,6 +24,8 @@
 //     "agents": {"allow_any": false,
 //                "agents": [{"id": "web1", "token_sha256": "<64 hex>",
 //                            "names": ["www.example.com", "*.example.com"]}]},
+//     "api_clients": [{"name": "fleet-tooling", "token_sha256": "<64 hex>"},
+//                     {"name": "ops", "token_file": "/etc/certfleet/ops.token"}],
 //     "builtin_solver": {"tls_alpn_listen": "0.0.0.0:443", "http01_listen": ""},
 //     "max_receive_message_bytes": 4194304
 //   }
@@ -33,6 +35,10 @@
 // certificate's whole lifetime, renew once 2/3 of that lifetime has passed instead.
 // defaults.renewal_check_interval: how often certificates are checked for renewal (first
 // check at start; default "1h", at least "1s").
+// api_clients: who may call the operators' API (Certificates, Accounts, Agents.ListAgents):
+// every call must carry "authorization: Bearer TOKEN" (certfleet --token-file) with one of
+// these tokens. Required when listen is not a loopback address; with none on loopback the
+// API is open (development) and the server warns at start. Names must be unique.
 
 #include <string>
 #include <vector>
@@ -40,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/agents/agent_policy.h"
+#include "server/api/api_auth.h"
 #include "server/issuance/settings.h"
 
 namespace certfleet::server {
@@ -55,6 +62,8 @@ struct ServerConfig {
   issuance::IssuanceDefaults defaults;     // defaults.default_ca is "default_ca".
   bool agents_allow_any = false;           // Development only.
   std::vector<agents::AgentGrant> agent_grants;
+  // Operators' API tokens (token_file is read at parse time into token_sha256).
+  std::vector<api::ApiClient> api_clients;
   std::string builtin_tls_alpn_listen;     // "" = off.
   std::string builtin_http01_listen;       // "" = off.
   int max_receive_message_bytes = 4 << 20;
@@ -70,7 +79,8 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config);
 absl::Status LoadConfigFile(const std::string& path, ServerConfig* config);
 
 // Checks the whole configuration (after flags were applied): required keys, TLS unless the
-// listen address is loopback or insecure_plaintext, default_ca among the CAs, files exist.
+// listen address is loopback or insecure_plaintext, default_ca among the CAs, files exist,
+// api_clients unless the listen address is loopback.
 absl::Status ValidateConfig(const ServerConfig& config);
 
 // Parses a duration: absl forms ("720h", "90m", "1h30m") plus days ("30d").

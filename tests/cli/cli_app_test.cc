@@ -57,7 +57,7 @@ TEST_F(CliAppTest, TopLevelHelpListsCommandsAndExitCodes) {
                              "--output FORMAT",      "--timeout DUR",
                              "Exit codes:",          "3  server unreachable",
                              "4  not found",         "5  invalid argument",
-                             "6  other server error"}) {
+                             "6  other server error", "7  not authorized"}) {
       EXPECT_THAT(result.out, HasSubstr(text));
     }
   }

@@ -174,7 +174,8 @@ TEST(ExitCodesTest, MapsStatusCodes) {
   EXPECT_EQ(ExitCodeForStatus(grpc::Status(StatusCode::INVALID_ARGUMENT, ""), true), 5);
   EXPECT_EQ(ExitCodeForStatus(grpc::Status(StatusCode::FAILED_PRECONDITION, ""), true), 5);
   EXPECT_EQ(ExitCodeForStatus(grpc::Status(StatusCode::INTERNAL, ""), true), 6);
-  EXPECT_EQ(ExitCodeForStatus(grpc::Status(StatusCode::PERMISSION_DENIED, ""), true), 6);
+  EXPECT_EQ(ExitCodeForStatus(grpc::Status(StatusCode::PERMISSION_DENIED, ""), true), 7);
+  EXPECT_EQ(ExitCodeForStatus(grpc::Status(StatusCode::UNAUTHENTICATED, ""), true), 7);
   EXPECT_EQ(StatusCodeName(StatusCode::FAILED_PRECONDITION), "FAILED_PRECONDITION");
   EXPECT_EQ(StatusCodeName(StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
 }

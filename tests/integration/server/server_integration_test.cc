@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,6 +34,7 @@ namespace certfleet::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using nlohmann::json;
 
 std::string BuildDir() {
@@ -139,6 +143,13 @@ class ServerIntegrationTest : public ::testing::Test {
       std::cerr << "--- certfleet-server stderr ---\n" << server_->Stderr() << "\n";
     }
     server_.reset();
+  }
+
+  // Lets a test change the config SetUp wrote before it calls StartServer().
+  void EditConfig(const std::function<void(json*)>& edit) {
+    json config = json::parse(ReadFileOrEmpty(config_path_));
+    edit(&config);
+    std::ofstream(config_path_) << config.dump(2);
   }
 
   // Starts certfleet-server and waits until it writes its port file (it is serving then).
@@ -441,6 +452,46 @@ TEST_F(ServerIntegrationTest, BadInputIsInvalidArgumentAndLeavesNoRows) {
   ProcessResult missing = Cli({"get", "nope.example.com"});
   EXPECT_EQ(missing.exit_code, 4) << missing.err;
   EXPECT_THAT(missing.err, HasSubstr("certificate \"nope.example.com\" not found"));
+}
+
+TEST_F(ServerIntegrationTest, ApiTokenIsRequiredWhenConfigured) {
+  const std::string token = "it-api-token-0123456789";
+  std::string token_file = work_dir_ + "/api.token";
+  std::string wrong_file = work_dir_ + "/wrong.token";
+  std::ofstream(token_file) << token << "\n";
+  std::ofstream(wrong_file) << "not-the-api-token\n";
+  ASSERT_EQ(chmod(token_file.c_str(), 0600), 0);
+  ASSERT_EQ(chmod(wrong_file.c_str(), 0600), 0);
+  EditConfig([&](json* config) {
+    (*config)["api_clients"] = {{{"name", "it-tooling"}, {"token_file", token_file}}};
+  });
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  ReadOnlyDb db(db_path_);
+
+  ProcessResult anonymous = Cli({"list"});
+  EXPECT_EQ(anonymous.exit_code, 7) << anonymous.err;  // The CLI's "not authorized".
+  EXPECT_THAT(anonymous.err, HasSubstr("UNAUTHENTICATED"));
+  EXPECT_THAT(anonymous.err, HasSubstr("missing or invalid API token (pass --token-file)"));
+
+  ProcessResult wrong = Cli({"--token-file", wrong_file, "list"});
+  EXPECT_EQ(wrong.exit_code, 7) << wrong.err;
+  EXPECT_THAT(wrong.err, HasSubstr("API token"));
+  EXPECT_THAT(wrong.err, Not(HasSubstr("not-the-api-token")));
+
+  ProcessResult allowed = Cli({"--token-file", token_file, "list"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+
+  ProcessResult issue = Cli({"issue", "noauth.example.com"});
+  EXPECT_EQ(issue.exit_code, 7) << issue.err;
+  EXPECT_EQ(db.Count("managed_certificates"), 0);
+  EXPECT_EQ(db.Count("issuances"), 0);
+
+  // Rejections are logged with the method, never with the token; no "open API" warning.
+  std::string log = server_->Stderr();
+  EXPECT_THAT(log, HasSubstr("Certificates.IssueCertificate"));
+  EXPECT_THAT(log, Not(HasSubstr("not-the-api-token")));
+  EXPECT_THAT(log, Not(HasSubstr(token)));
+  EXPECT_THAT(log, Not(HasSubstr("the API is open")));
 }
 
 TEST_F(ServerIntegrationTest, SigkillWithTwentyInFlightLosesAndDuplicatesNothing) {

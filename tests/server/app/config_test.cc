@@ -32,6 +32,11 @@ std::string Error(const std::string& json) {
   return std::string(st.message());
 }
 
+// One API client, as a non-loopback listen address requires.
+constexpr char kApiClient[] =
+    R"("api_clients": [{"name": "ops", "token_sha256": ")"
+    R"(0123456789abcdef0123456789abcdef0123456789ABCDEF0123456789abcdef"}])";
+
 TEST(ConfigTest, MinimalIsValid) { EXPECT_EQ(Error(Config("")), ""); }
 
 TEST(ConfigTest, FullExampleParses) {
@@ -151,7 +156,9 @@ TEST(ConfigTest, NotJson) {
 TEST(ConfigTest, LoopbackAllowsPlaintextAndInsecureFlagOverrides) {
   EXPECT_EQ(Error(Config(R"("listen": "[::1]:0")")), "");
   EXPECT_EQ(Error(Config(R"("listen": "localhost:7443")")), "");
-  EXPECT_EQ(Error(Config(R"("listen": "0.0.0.0:0", "insecure_plaintext": true)")), "");
+  EXPECT_EQ(Error(Config(R"("listen": "0.0.0.0:0", "insecure_plaintext": true, )" +
+                         std::string(kApiClient))),
+            "");
   EXPECT_TRUE(IsLoopbackListenAddress("127.1.2.3:1"));
   EXPECT_FALSE(IsLoopbackListenAddress("10.0.0.1:1"));
 }
@@ -242,7 +249,7 @@ TEST(ConfigTest, TlsFilesMustHoldPem) {
   std::ofstream(wrong) << other->ToPem();
   auto with = [&](const std::string& c, const std::string& k) {
     return Config(R"("listen": "0.0.0.0:0", "tls": {"cert_file": ")" + c +
-                  R"(", "key_file": ")" + k + R"("})");
+                  R"(", "key_file": ")" + k + R"("}, )" + kApiClient);
   };
   EXPECT_EQ(Error(with(cert, key)), "");
   EXPECT_EQ(Error(with(cert, junk)),
@@ -250,6 +257,70 @@ TEST(ConfigTest, TlsFilesMustHoldPem) {
   EXPECT_EQ(Error(with(cert, wrong)), "config: tls.key_file: " + wrong +
                                           " does not match the first certificate in " + cert);
   for (const std::string& path : {junk, cert, key, wrong}) std::remove(path.c_str());
+}
+
+TEST(ConfigTest, ApiClientsRequiredUnlessLoopback) {
+  EXPECT_EQ(Error(Config(R"("listen": "0.0.0.0:7443", "insecure_plaintext": true)")),
+            "config: api_clients: required when listen (0.0.0.0:7443) is not a loopback "
+            "address: add {\"name\": ..., \"token_sha256\": ...} or {\"name\": ..., "
+            "\"token_file\": ...} and pass the token with certfleet --token-file");
+  EXPECT_EQ(Error(Config(R"("listen": "10.0.0.1:7443", "insecure_plaintext": true, )" +
+                         std::string(kApiClient))),
+            "");
+  // Loopback: optional (the API is open without them) and honoured when given.
+  EXPECT_EQ(Error(Config(R"("listen": "127.0.0.1:0")")), "");
+  ServerConfig config;
+  ASSERT_TRUE(ParseConfigJson(Config(kApiClient), &config).ok());
+  ASSERT_EQ(config.api_clients.size(), 1u);
+  EXPECT_EQ(config.api_clients[0].name, "ops");
+  EXPECT_EQ(config.api_clients[0].token_sha256,
+            "0123456789abcdef0123456789abcdef0123456789ABCDEF0123456789abcdef");
+}
+
+TEST(ConfigTest, ApiClientTokenFileIsHashed) {
+  std::string path = ::testing::TempDir() + "/config_test_api.token";
+  std::ofstream(path) << "s3cret-token\n";
+  ServerConfig config;
+  ASSERT_TRUE(ParseConfigJson(Config(R"("api_clients": [{"name": "ops", "token_file": ")" + path +
+                                     R"("}])"),
+                              &config)
+                  .ok());
+  ASSERT_EQ(config.api_clients.size(), 1u);
+  EXPECT_EQ(config.api_clients[0].token_sha256, agents::TokenSha256Hex("s3cret-token"));
+  EXPECT_TRUE(ValidateConfig(config).ok()) << ValidateConfig(config);
+  std::remove(path.c_str());
+}
+
+TEST(ConfigTest, BadApiClientsNameThemselves) {
+  const std::string hex(64, 'a');
+  struct Case {
+    std::string extra;
+    std::string message;
+  } cases[] = {
+      {R"("api_clients": {"name": "ops"})", "config: api_clients: must be an array of objects"},
+      {R"("api_clients": ["ops"])", "config: api_clients[0]: must be an object"},
+      {R"("api_clients": [{"name": "ops", "token_sha256": ")" + hex + R"(", "x": 1}])",
+       "config: api_clients[0].x: unknown key"},
+      {R"("api_clients": [{"token_sha256": ")" + hex + R"("}])",
+       "config: api_clients[0].name: must be 1-128 characters of [A-Za-z0-9._-]"},
+      {R"("api_clients": [{"name": "a b", "token_sha256": ")" + hex + R"("}])",
+       "config: api_clients[0].name: must be 1-128 characters of [A-Za-z0-9._-]"},
+      {R"("api_clients": [{"name": "ops", "token_sha256": ")" + hex +
+           R"("}, {"name": "ops", "token_sha256": ")" + hex + R"("}])",
+       "config: api_clients[1].name: \"ops\" is given more than once"},
+      {R"("api_clients": [{"name": "ops"}])",
+       "config: api_clients[0]: exactly one of token_sha256 and token_file must be set"},
+      {R"("api_clients": [{"name": "ops", "token_sha256": ")" + hex +
+           R"(", "token_file": "/etc/hosts"}])",
+       "config: api_clients[0]: exactly one of token_sha256 and token_file must be set"},
+      {R"("api_clients": [{"name": "ops", "token_sha256": "abc"}])",
+       "config: api_clients[0].token_sha256: must be 64 hex digits"},
+      {R"("api_clients": [{"name": "ops", "token_sha256": ")" + std::string(63, 'a') + R"(g"}])",
+       "config: api_clients[0].token_sha256: must be 64 hex digits"},
+      {R"("api_clients": [{"name": "ops", "token_file": "/nonexistent"}])",
+       "config: api_clients[0].token_file: cannot read /nonexistent"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(Error(Config(c.extra)), c.message) << c.extra;
 }
 
 // Regression: a directory as --config was read as empty text ("not valid JSON").
