@@ -32,8 +32,20 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
   std::unique_ptr<Agent> agent(new Agent());
   agent->status_ = std::make_unique<AgentStatus>(config.agent_id, config.status_file);
 
+  responder::TlsAlpnResponderOptions tls_options;
+  tls_options.passthrough_backend = config.tls_alpn_passthrough;
+  tls_options.proxy_protocol_v2 = config.tls_alpn_proxy_protocol;
+  if (!config.tls_alpn_passthrough.empty()) {
+    // In front of a web server: room for its traffic, not only for validations.
+    tls_options.max_connections = 1024;
+  }
   absl::StatusOr<std::unique_ptr<responder::TlsAlpnResponder>> tls =
-      responder::TlsAlpnResponder::Start(config.tls_alpn_listen);
+      responder::TlsAlpnResponder::Start(config.tls_alpn_listen, tls_options);
+  if (!tls.ok() && tls.status().code() == absl::StatusCode::kInvalidArgument &&
+      !config.tls_alpn_passthrough.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-alpn-passthrough: ", tls.status().message()));
+  }
   if (!tls.ok()) {
     return ListenError(config.tls_alpn_listen, "tls-alpn-01", tls.status(), "tls-alpn-listen");
   }
@@ -84,6 +96,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config) 
   CF_LOG(INFO) << "agent started" << Kv("agent_id", config.agent_id)
                << Kv("server", config.server) << Kv("tls_alpn_port", agent->tls_alpn_port())
                << Kv("http01_port", agent->http01_port())
+               << Kv("tls_alpn_passthrough", config.tls_alpn_passthrough)
+               << Kv("tls_alpn_proxy_protocol", config.tls_alpn_proxy_protocol)
                << Kv("http01_webroot", config.http01_webroot)
                << Kv("cert_dir", config.cert_dir)
                << Kv("transport", config.insecure_plaintext ? "plaintext" : "tls");

@@ -27,6 +27,12 @@ const FlagParser& Parser() {
       {"token-file", "FILE", false, "bearer token for the server; must not be world-readable"},
       {"name", "NAME", true, "a name this host serves (at least one; \"*.example.com\" ok)"},
       {"tls-alpn-listen", "ADDR", false, "tls-alpn-01 listener (default \":443\")"},
+      {"tls-alpn-passthrough", "HOST:PORT", false,
+       "share the tls-alpn-01 listener with a web server: forward every connection that is "
+       "not an ACME validation to HOST:PORT"},
+      {"tls-alpn-proxy-protocol", "", false,
+       "send a PROXY protocol v2 header on forwarded connections (Apache: mod_remoteip "
+       "RemoteIPProxyProtocol On)"},
       {"http01-listen", "ADDR", false, "answer http-01 on this listener"},
       {"http01-webroot", "DIR", false,
        "answer http-01 by writing DIR/.well-known/acme-challenge/TOKEN"},
@@ -197,6 +203,45 @@ absl::Status CheckListenAddress(const ParsedFlags& flags, absl::string_view name
   return absl::OkStatus();
 }
 
+// True for a host that means "all addresses" in a listen address.
+bool IsWildcardHost(const std::string& host) {
+  return host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]";
+}
+
+// --tls-alpn-passthrough must be HOST:PORT with a non-zero port, and not the listener itself
+// (the agent would forward connections to itself).
+absl::Status CheckPassthrough(const std::string& backend, const std::string& listen,
+                              const Errors& errors) {
+  std::string host, listen_host;
+  int port = 0, listen_port = 0;
+  if (absl::Status s = SplitHostPort(backend, &host, &port); !s.ok()) {
+    return errors.Bad("tls-alpn-passthrough", s.message());
+  }
+  if (host.empty() || port == 0) {
+    return errors.Bad("tls-alpn-passthrough",
+                      absl::StrCat("\"", backend, "\" needs a host and a non-zero port (the web "
+                                   "server's own listener, e.g. 127.0.0.1:8443)"));
+  }
+  if (IsWildcardHost(host)) {
+    return errors.Bad("tls-alpn-passthrough",
+                      absl::StrCat("\"", backend, "\": give the address the web server listens "
+                                   "on, not a wildcard address"));
+  }
+  if (!SplitHostPort(listen, &listen_host, &listen_port).ok()) return absl::OkStatus();
+  const std::string a = absl::AsciiStrToLower(host);
+  const std::string b = absl::AsciiStrToLower(listen_host);
+  bool same_host = a == b || IsWildcardHost(listen_host) ||
+                   ((a == "localhost" || b == "localhost") && IsLoopbackHost(a) &&
+                    IsLoopbackHost(b));
+  if (port == listen_port && same_host) {
+    return errors.Bad("tls-alpn-passthrough",
+                      absl::StrCat("\"", backend, "\" is the --tls-alpn-listen address \"",
+                                   listen, "\" itself; point it at the web server's own "
+                                   "listener (e.g. Apache on 127.0.0.1:8443)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsLoopbackHost(const std::string& raw_host) {
@@ -254,6 +299,14 @@ std::string AgentUsage() {
       "\n"
       "Keeps one stream to certfleet-server, answers tls-alpn-01 (and http-01) challenges\n"
       "for the names this host serves, and installs the certificates it receives.\n"
+      "\n"
+      "Sharing :443 with Apache (tls-alpn-01 is validated on port 443, which Apache owns):\n"
+      "move Apache's HTTPS listener to 127.0.0.1:8443 (Listen 127.0.0.1:8443 https) and run\n"
+      "the agent on :443 with --tls-alpn-passthrough 127.0.0.1:8443. The agent reads each\n"
+      "ClientHello; ACME validations (ALPN acme-tls/1 for a name with a pending challenge) are\n"
+      "answered by the agent, every other connection is forwarded byte for byte to Apache.\n"
+      "Add --tls-alpn-proxy-protocol together with `RemoteIPProxyProtocol On` (mod_remoteip)\n"
+      "so that Apache logs the real client addresses.\n"
       "\n",
       Parser().Usage());
 }
@@ -338,6 +391,16 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(int argc, const char* const* argv) 
     ParsedFlags tmp;
     tmp.Add("tls-alpn-listen", config.tls_alpn_listen);
     if (absl::Status s = CheckListenAddress(tmp, "tls-alpn-listen", errors); !s.ok()) return s;
+  }
+  if (flags.Has("tls-alpn-passthrough")) {
+    absl::Status s = CheckPassthrough(flags.Last("tls-alpn-passthrough"), config.tls_alpn_listen,
+                                      errors);
+    if (!s.ok()) return s;
+    config.tls_alpn_passthrough = flags.Last("tls-alpn-passthrough");
+  }
+  config.tls_alpn_proxy_protocol = flags.Last("tls-alpn-proxy-protocol") == "true";
+  if (config.tls_alpn_proxy_protocol && config.tls_alpn_passthrough.empty()) {
+    return errors.Bad("tls-alpn-proxy-protocol", "needs --tls-alpn-passthrough");
   }
   if (flags.Has("http01-listen") && flags.Has("http01-webroot")) {
     return errors.Bad("http01-webroot", "cannot be combined with --http01-listen");

@@ -27,6 +27,11 @@ struct AgentConfig {
   std::vector<std::string> names;
   // tls-alpn-01 listener address ("host:port", ":port").
   std::string tls_alpn_listen = ":443";
+  // --tls-alpn-passthrough: HOST:PORT of the web server (e.g. Apache on 127.0.0.1:8443) that
+  // gets every non-validation connection to the tls-alpn-01 listener; empty: none.
+  std::string tls_alpn_passthrough;
+  // --tls-alpn-proxy-protocol: prefix forwarded connections with a PROXY v2 header.
+  bool tls_alpn_proxy_protocol = false;
   // http-01 listener address; empty when not listening.
   std::string http01_listen;
   // http-01 webroot folder (tokens go under .well-known/acme-challenge/); empty if unused.

@@ -1,5 +1,7 @@
 #include "common/responder/tls_alpn_responder.h"
 
+#include <netdb.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
@@ -8,12 +10,15 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -29,7 +34,9 @@
 #include "common/crypto/tls_alpn_certificate.h"
 #include "common/identifiers/identifier.h"
 #include "common/log.h"
+#include "common/responder/client_hello_parser.h"
 #include "common/responder/listen_socket.h"
+#include "common/responder/proxy_protocol.h"
 #include "common/status_macros.h"
 
 namespace certfleet::responder {
@@ -40,10 +47,154 @@ using internal::ScopedFd;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kAcmeTlsAlpn[] = "acme-tls/1";
-// A connection that has not finished its handshake by then is dropped.
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
-// Connections handled at once; more wait in the listen backlog.
-constexpr size_t kMaxConnections = 256;
+// A backend connection failure is logged at WARNING at most this often (DEBUG otherwise).
+constexpr auto kBackendWarningInterval = std::chrono::seconds(10);
+
+// A resolved passthrough backend.
+struct Backend {
+  std::string address;  // As configured, for logs.
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+};
+
+// Resolves "host:port" (numeric or a name; the first address wins).
+absl::StatusOr<Backend> ResolveBackend(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("tls-alpn-01 passthrough backend \"",
+                                                   std::string(text), "\": ", std::string(why)));
+  };
+  auto parsed = internal::ParseListenAddress(text);
+  if (!parsed.ok()) return bad("want host:port or [v6]:port");
+  if (parsed->host.empty() || parsed->port == 0) return bad("needs a host and a non-zero port");
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port_text = std::to_string(parsed->port);
+  int rc = getaddrinfo(parsed->host.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) return bad(absl::StrCat("cannot resolve host: ", gai_strerror(rc)));
+  Backend backend;
+  backend.address = std::string(text);
+  std::memcpy(&backend.addr, res->ai_addr, res->ai_addrlen);
+  backend.addr_len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return backend;
+}
+
+// Reads for OpenSSL from a connection's already-peeked ClientHello bytes first, then from
+// its socket. Its data pointer is a PrefixSource owned by the connection.
+struct PrefixSource {
+  int fd = -1;
+  std::string bytes;
+  size_t offset = 0;
+};
+
+int PrefixBioRead(BIO* bio, char* out, int len) {
+  auto* src = static_cast<PrefixSource*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (len <= 0) return 0;
+  if (src->offset < src->bytes.size()) {
+    size_t n = std::min(static_cast<size_t>(len), src->bytes.size() - src->offset);
+    std::memcpy(out, src->bytes.data() + src->offset, n);
+    src->offset += n;
+    return static_cast<int>(n);
+  }
+  while (true) {
+    ssize_t n = read(src->fd, out, static_cast<size_t>(len));
+    if (n >= 0) return static_cast<int>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(bio);
+    return -1;
+  }
+}
+
+long PrefixBioCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+int PrefixBioCreate(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+const BIO_METHOD* PrefixBioMethod() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "certfleet-prefix");
+    if (m != nullptr) {
+      BIO_meth_set_read(m, PrefixBioRead);
+      BIO_meth_set_ctrl(m, PrefixBioCtrl);
+      BIO_meth_set_create(m, PrefixBioCreate);
+    }
+    return m;
+  }();
+  return method;
+}
+
+// One direction of a forwarded connection: a bounded buffer between two sockets.
+struct Pipe {
+  std::unique_ptr<char[]> buf;
+  size_t cap = 0;
+  size_t start = 0;  // First unsent byte.
+  size_t end = 0;    // One past the last buffered byte.
+  bool eof = false;  // The source sent FIN (or the peek phase saw it).
+  bool shut = false;  // shutdown(SHUT_WR) was sent to the destination.
+
+  void Init(size_t capacity) {
+    cap = capacity;
+    buf.reset(new char[cap]);
+  }
+  size_t pending() const { return end - start; }
+  bool has_room() const { return pending() < cap; }
+
+  // Reads from `from` while there is room. False on a hard error.
+  bool Fill(int from, bool* progress) {
+    if (eof) return true;
+    if (start > 0 && end == cap) {
+      std::memmove(buf.get(), buf.get() + start, pending());
+      end -= start;
+      start = 0;
+    }
+    while (end < cap) {
+      ssize_t n = read(from, buf.get() + end, cap - end);
+      if (n > 0) {
+        end += static_cast<size_t>(n);
+        *progress = true;
+      } else if (n == 0) {
+        eof = true;
+        *progress = true;
+        return true;
+      } else if (errno == EINTR) {
+        continue;
+      } else {
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+      }
+    }
+    return true;
+  }
+
+  // Writes the buffered bytes to `to`; propagates the FIN once drained. False on a hard
+  // error (the peer reset or closed the connection).
+  bool Drain(int to, bool* progress) {
+    while (pending() > 0) {
+      ssize_t n = send(to, buf.get() + start, pending(), MSG_NOSIGNAL);
+      if (n > 0) {
+        start += static_cast<size_t>(n);
+        *progress = true;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return true;
+      } else {
+        return false;
+      }
+    }
+    start = end = 0;
+    if (eof && !shut) {
+      shutdown(to, SHUT_WR);
+      shut = true;
+      *progress = true;
+    }
+    return true;
+  }
+};
 
 // One loaded challenge: the certificate and key served for its SNI.
 struct Challenge {
@@ -106,11 +257,14 @@ absl::StatusOr<identifiers::Identifier> ChallengeIdentifier(std::string_view ide
 
 class TlsAlpnResponderImpl : public TlsAlpnResponder {
  public:
-  TlsAlpnResponderImpl(ScopedFd listen_fd, ScopedFd wake_fd, int port, UniquePtr<SSL_CTX> ctx)
+  TlsAlpnResponderImpl(ScopedFd listen_fd, ScopedFd wake_fd, int port, UniquePtr<SSL_CTX> ctx,
+                       const TlsAlpnResponderOptions& options, std::optional<Backend> backend)
       : listen_fd_(std::move(listen_fd)),
         wake_fd_(std::move(wake_fd)),
         port_(port),
-        ctx_(std::move(ctx)) {
+        ctx_(std::move(ctx)),
+        options_(options),
+        backend_(std::move(backend)) {
     SSL_CTX_set_client_hello_cb(ctx_.get(), &TlsAlpnResponderImpl::ClientHelloCallback, this);
     SSL_CTX_set_alpn_select_cb(ctx_.get(), &TlsAlpnResponderImpl::AlpnSelectCallback, this);
     thread_ = std::thread([this] { Run(); });
@@ -154,6 +308,8 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
   }
 
   uint64_t RefusedCount() const override { return refused_.load(); }
+  uint64_t PassthroughCount() const override { return forwarded_.load(); }
+  uint64_t PassthroughFailedCount() const override { return forward_failed_.load(); }
 
   void Stop() override {
     absl::MutexLock lock(&stop_mu_);
@@ -166,14 +322,33 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
   }
 
  private:
-  // One accepted connection, handshaking.
+  // Where a connection is in its life.
+  enum class Phase {
+    kPeek,        // Passthrough: reading the ClientHello into `prefix.bytes`.
+    kHandshake,   // Answering the validation with OpenSSL.
+    kConnecting,  // Passthrough: the backend's TCP connect is in progress.
+    kForwarding,  // Passthrough: copying bytes both ways.
+  };
+
+  // One accepted connection.
   struct Connection {
     ScopedFd fd;
+    // Peeked ClientHello bytes (replayed to OpenSSL or forwarded). Declared before `ssl`,
+    // whose read BIO points at it.
+    PrefixSource prefix;
     UniquePtr<SSL> ssl;
+    Phase phase = Phase::kHandshake;
     Clock::time_point deadline;
     short events = POLLIN;
     std::string sni;  // Set by the ClientHello callback when a challenge matched.
     bool done = false;
+    // Passthrough.
+    bool client_eof = false;  // FIN seen while peeking.
+    ScopedFd backend;
+    short backend_events = 0;
+    bool forwarded = false;  // The backend accepted; closing is not a refusal.
+    Pipe up;    // client -> backend
+    Pipe down;  // backend -> client
   };
 
   static int ClientHelloCallback(SSL* ssl, int* alert, void* arg) {
@@ -239,17 +414,20 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
 
+    const size_t max_connections = static_cast<size_t>(std::max(1, options_.max_connections));
     std::vector<std::unique_ptr<Connection>> conns;
     std::vector<pollfd> fds;
     while (true) {
       fds.clear();
       fds.push_back({wake_fd_.get(), POLLIN, 0});
       fds.push_back(
-          {listen_fd_.get(), static_cast<short>(conns.size() < kMaxConnections ? POLLIN : 0), 0});
+          {listen_fd_.get(), static_cast<short>(conns.size() < max_connections ? POLLIN : 0), 0});
       auto now = Clock::now();
       int timeout_ms = -1;
       for (const auto& c : conns) {
-        fds.push_back({c->fd.get(), c->events, 0});
+        // Two slots per connection (client, backend); poll ignores negative descriptors.
+        fds.push_back({c->events != 0 ? c->fd.get() : -1, c->events, 0});
+        fds.push_back({c->backend_events != 0 ? c->backend.get() : -1, c->backend_events, 0});
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - now);
         int ms = static_cast<int>(std::max<int64_t>(0, left.count()) + 1);
         timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
@@ -263,37 +441,219 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
       now = Clock::now();
       for (size_t i = 0; i < conns.size(); ++i) {
         Connection& c = *conns[i];
-        if (fds[i + 2].revents != 0) {
-          Step(c);
+        if (n > 0 && (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0)) {
+          Dispatch(c);
         } else if (now >= c.deadline) {
+          if (c.phase == Phase::kForwarding) {
+            CF_LOG(DEBUG) << "tls-alpn-01 passthrough: idle connection closed";
+          }
           Finish(c, /*served=*/false);
         }
       }
       conns.erase(std::remove_if(conns.begin(), conns.end(),
                                  [](const std::unique_ptr<Connection>& c) { return c->done; }),
                   conns.end());
-      if (fds[1].revents != 0) AcceptAll(conns);
+      if (n > 0 && fds[1].revents != 0) AcceptAll(conns, max_connections);
     }
     for (auto& c : conns) Finish(*c, /*served=*/false);
   }
 
-  void AcceptAll(std::vector<std::unique_ptr<Connection>>& conns) {
-    while (conns.size() < kMaxConnections) {
+  void AcceptAll(std::vector<std::unique_ptr<Connection>>& conns, size_t max_connections) {
+    while (conns.size() < max_connections) {
       int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;  // EAGAIN, or a transient error (ECONNABORTED, EMFILE, ...).
       auto conn = std::make_unique<Connection>();
       conn->fd = ScopedFd(fd);
-      conn->ssl.reset(SSL_new(ctx_.get()));
-      conn->deadline = Clock::now() + kHandshakeTimeout;
-      if (!conn->ssl || SSL_set_fd(conn->ssl.get(), fd) != 1) {
-        refused_.fetch_add(1);
-        continue;
+      conn->prefix.fd = fd;
+      conn->deadline = Clock::now() + std::chrono::milliseconds(options_.handshake_timeout_ms);
+      if (backend_.has_value()) {
+        conn->phase = Phase::kPeek;
+        Peek(*conn);
+      } else {
+        conn->ssl.reset(SSL_new(ctx_.get()));
+        if (!conn->ssl || SSL_set_fd(conn->ssl.get(), fd) != 1) {
+          refused_.fetch_add(1);
+          continue;
+        }
+        StartHandshake(*conn);
       }
-      SSL_set_app_data(conn->ssl.get(), conn.get());
-      SSL_set_accept_state(conn->ssl.get());
-      Step(*conn);
       if (!conn->done) conns.push_back(std::move(conn));
     }
+  }
+
+  void Dispatch(Connection& c) {
+    switch (c.phase) {
+      case Phase::kPeek:
+        Peek(c);
+        return;
+      case Phase::kHandshake:
+        Step(c);
+        return;
+      case Phase::kConnecting:
+        FinishConnect(c);
+        return;
+      case Phase::kForwarding:
+        Pump(c);
+        return;
+    }
+  }
+
+  void StartHandshake(Connection& c) {
+    c.phase = Phase::kHandshake;
+    SSL_set_app_data(c.ssl.get(), &c);
+    SSL_set_accept_state(c.ssl.get());
+    Step(c);
+  }
+
+  // Reads what the client sent so far and routes it once the ClientHello is complete (or
+  // clearly not one).
+  void Peek(Connection& c) {
+    char buf[4096];
+    while (c.prefix.bytes.size() < kMaxClientHelloBytes && !c.client_eof) {
+      size_t want = std::min(sizeof(buf), kMaxClientHelloBytes - c.prefix.bytes.size());
+      ssize_t n = read(c.fd.get(), buf, want);
+      if (n > 0) {
+        c.prefix.bytes.append(buf, static_cast<size_t>(n));
+      } else if (n == 0) {
+        c.client_eof = true;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      } else {
+        Finish(c, /*served=*/false);
+        return;
+      }
+    }
+    if (c.prefix.bytes.empty()) {
+      if (c.client_eof) Finish(c, /*served=*/false);  // Closed without a word.
+      c.events = POLLIN;
+      return;
+    }
+    ClientHelloResult hello = ParseClientHello(c.prefix.bytes);
+    if (hello.state == ClientHelloState::kNeedMore && !c.client_eof) {
+      c.events = POLLIN;
+      return;
+    }
+    if (hello.state == ClientHelloState::kComplete && OffersAlpn(hello, kAcmeTlsAlpn) &&
+        HasChallenge(hello.sni)) {
+      UniquePtr<SSL> ssl(SSL_new(ctx_.get()));
+      BIO* rbio = BIO_new(PrefixBioMethod());
+      BIO* wbio = BIO_new_socket(c.fd.get(), BIO_NOCLOSE);
+      if (ssl == nullptr || rbio == nullptr || wbio == nullptr) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        Finish(c, /*served=*/false);
+        return;
+      }
+      BIO_set_data(rbio, &c.prefix);
+      SSL_set_bio(ssl.get(), rbio, wbio);
+      c.ssl = std::move(ssl);
+      StartHandshake(c);
+      return;
+    }
+    if (hello.state == ClientHelloState::kInvalid) {
+      CF_LOG(DEBUG) << "tls-alpn-01 passthrough: forwarding a non-ClientHello"
+                    << Kv("reason", hello.error);
+    }
+    StartForward(c);
+  }
+
+  bool HasChallenge(const std::string& sni) const {
+    std::string key = absl::AsciiStrToLower(sni);
+    absl::MutexLock lock(&mu_);
+    return challenges_.count(key) != 0;
+  }
+
+  // Opens the backend connection for `c`.
+  void StartForward(Connection& c) {
+    c.events = 0;
+    c.backend = ScopedFd(
+        socket(backend_->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!c.backend.valid()) {
+      ForwardFailed(c, "socket", errno);
+      return;
+    }
+    c.deadline = Clock::now() + std::chrono::milliseconds(options_.idle_timeout_ms);
+    if (connect(c.backend.get(), reinterpret_cast<const sockaddr*>(&backend_->addr),
+                backend_->addr_len) == 0) {
+      StartPumping(c);
+      return;
+    }
+    if (errno != EINPROGRESS) {
+      ForwardFailed(c, "connect", errno);
+      return;
+    }
+    c.phase = Phase::kConnecting;
+    c.backend_events = POLLOUT;
+  }
+
+  void FinishConnect(Connection& c) {
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (getsockopt(c.backend.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+    if (error != 0) {
+      ForwardFailed(c, "connect", error);
+      return;
+    }
+    StartPumping(c);
+  }
+
+  // The backend accepted: queue the PROXY header and the peeked bytes, then copy.
+  void StartPumping(Connection& c) {
+    c.phase = Phase::kForwarding;
+    c.forwarded = true;
+    forwarded_.fetch_add(1);
+    std::string head;
+    if (options_.proxy_protocol_v2) {
+      sockaddr_storage peer{}, local{};
+      socklen_t peer_len = sizeof(peer), local_len = sizeof(local);
+      getpeername(c.fd.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len);
+      getsockname(c.fd.get(), reinterpret_cast<sockaddr*>(&local), &local_len);
+      head = ProxyV2Header(peer, local);
+    }
+    head += c.prefix.bytes;
+    c.prefix.bytes.clear();
+    c.prefix.bytes.shrink_to_fit();
+    c.up.Init(std::max(options_.buffer_bytes, head.size()));
+    std::memcpy(c.up.buf.get(), head.data(), head.size());
+    c.up.end = head.size();
+    c.up.eof = c.client_eof;
+    c.down.Init(options_.buffer_bytes);
+    Pump(c);
+  }
+
+  void ForwardFailed(Connection& c, const char* what, int error) {
+    forward_failed_.fetch_add(1);
+    auto now = Clock::now();
+    bool warn = now - last_backend_warning_ >= kBackendWarningInterval;
+    if (warn) last_backend_warning_ = now;
+    LogLevel level = warn ? LogLevel::kWarning : LogLevel::kDebug;
+    if (level >= GetLogLevel()) {
+      LogLine(level, __FILE__, __LINE__)
+          << "tls-alpn-01 passthrough: cannot reach the backend; closing the client"
+        << Kv("backend", backend_->address) << Kv("step", what) << Kv("error", strerror(error));
+    }
+    Finish(c, /*served=*/false);
+  }
+
+  // Copies what both sockets allow; closes the connection when both directions are done
+  // or on an error.
+  void Pump(Connection& c) {
+    bool progress = false;
+    bool ok = c.up.Fill(c.fd.get(), &progress) && c.up.Drain(c.backend.get(), &progress) &&
+              c.down.Fill(c.backend.get(), &progress) && c.down.Drain(c.fd.get(), &progress);
+    if (!ok || (c.up.shut && c.down.shut)) {
+      Finish(c, /*served=*/false);
+      return;
+    }
+    if (progress) {
+      c.deadline = Clock::now() + std::chrono::milliseconds(options_.idle_timeout_ms);
+    }
+    c.events = static_cast<short>((!c.up.eof && c.up.has_room() ? POLLIN : 0) |
+                                  (c.down.pending() > 0 ? POLLOUT : 0));
+    c.backend_events = static_cast<short>((!c.down.eof && c.down.has_room() ? POLLIN : 0) |
+                                          (c.up.pending() > 0 ? POLLOUT : 0));
   }
 
   // Advances the handshake of `c` as far as the socket allows.
@@ -328,11 +688,12 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
       CF_LOG(DEBUG) << "tls-alpn-01 challenge served" << Kv("sni", c.sni);
       ERR_clear_error();
       SSL_shutdown(c.ssl.get());  // Sends close_notify; the peer's is not awaited.
-    } else {
+    } else if (!c.forwarded) {
       refused_.fetch_add(1);
     }
     ERR_clear_error();
     c.ssl.reset();
+    c.backend.Reset();
     c.fd.Reset();
   }
 
@@ -340,12 +701,17 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
   ScopedFd wake_fd_;
   const int port_;
   UniquePtr<SSL_CTX> ctx_;
+  const TlsAlpnResponderOptions options_;
+  const std::optional<Backend> backend_;
+  Clock::time_point last_backend_warning_;  // Only used by the serving thread.
 
   mutable absl::Mutex mu_;
   // Keyed by the lower-case SNI (the name, or the reverse name of an IP).
   std::map<std::string, std::shared_ptr<const Challenge>> challenges_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> served_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> forwarded_{0};
+  std::atomic<uint64_t> forward_failed_{0};
 
   absl::Mutex stop_mu_;
   std::thread thread_;
@@ -355,6 +721,26 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
 
 absl::StatusOr<std::unique_ptr<TlsAlpnResponder>> TlsAlpnResponder::Start(
     std::string_view listen_address) {
+  return Start(listen_address, TlsAlpnResponderOptions());
+}
+
+absl::StatusOr<std::unique_ptr<TlsAlpnResponder>> TlsAlpnResponder::Start(
+    std::string_view listen_address, const TlsAlpnResponderOptions& options) {
+  std::optional<Backend> backend;
+  if (!options.passthrough_backend.empty()) {
+    ASSIGN_OR_RETURN(backend, ResolveBackend(options.passthrough_backend));
+  } else if (options.proxy_protocol_v2) {
+    return absl::InvalidArgumentError(
+        "tls-alpn-01 responder: proxy_protocol_v2 needs a passthrough_backend");
+  }
+  if (options.max_connections < 1 || options.handshake_timeout_ms < 1 ||
+      options.idle_timeout_ms < 1 || options.buffer_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "tls-alpn-01 responder: max_connections, timeouts and buffer_bytes must be positive");
+  }
+  if (backend.has_value() && PrefixBioMethod() == nullptr) {
+    return absl::InternalError("tls-alpn-01 responder: cannot create the prefix BIO method");
+  }
   int port = 0;
   ASSIGN_OR_RETURN(ScopedFd listen_fd, internal::BindListener(listen_address, &port));
   ScopedFd wake_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -371,9 +757,12 @@ absl::StatusOr<std::unique_ptr<TlsAlpnResponder>> TlsAlpnResponder::Start(
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   CF_LOG(INFO) << "tls-alpn-01 responder listening" << Kv("address", std::string(listen_address))
-               << Kv("port", port);
-  return std::unique_ptr<TlsAlpnResponder>(
-      new TlsAlpnResponderImpl(std::move(listen_fd), std::move(wake_fd), port, std::move(ctx)));
+               << Kv("port", port)
+               << Kv("passthrough_backend", options.passthrough_backend)
+               << Kv("proxy_protocol_v2", options.proxy_protocol_v2);
+  return std::unique_ptr<TlsAlpnResponder>(new TlsAlpnResponderImpl(
+      std::move(listen_fd), std::move(wake_fd), port, std::move(ctx), options,
+      std::move(backend)));
 }
 
 }  // namespace certfleet::responder

@@ -189,6 +189,64 @@ TEST(AgentConfigTest, ListenerErrors) {
               "--http01-webroot: " + tmp.Sub("nope") + ": No such file or directory");
 }
 
+TEST(AgentConfigTest, TlsAlpnPassthrough) {
+  absl::StatusOr<AgentConfig> c =
+      Parse({"--server=localhost:1", "--name=a.example.com",
+             "--tls-alpn-passthrough=127.0.0.1:8443", "--tls-alpn-proxy-protocol"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls_alpn_listen, ":443");
+  EXPECT_EQ(c->tls_alpn_passthrough, "127.0.0.1:8443");
+  EXPECT_TRUE(c->tls_alpn_proxy_protocol);
+  c = Parse({"--server=localhost:1", "--name=a.example.com"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls_alpn_passthrough, "");
+  EXPECT_FALSE(c->tls_alpn_proxy_protocol);
+  // Same port on another address than the listener's: fine.
+  c = Parse({"--server=localhost:1", "--name=a.example.com", "--tls-alpn-listen=10.0.0.1:443",
+             "--tls-alpn-passthrough=[::1]:443"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->tls_alpn_passthrough, "[::1]:443");
+  EXPECT_THAT(AgentUsage(), HasSubstr("--tls-alpn-passthrough=HOST:PORT"));
+  EXPECT_THAT(AgentUsage(), HasSubstr("--tls-alpn-passthrough 127.0.0.1:8443"));
+}
+
+TEST(AgentConfigTest, TlsAlpnPassthroughErrors) {
+  auto parse = [](std::initializer_list<std::string> extra) {
+    std::vector<std::string> args = {"--server=localhost:1", "--name=a.example.com"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<const char*> argv = {"certfleet-agent"};
+    for (const std::string& a : args) argv.push_back(a.c_str());
+    return ParseAgentConfig(static_cast<int>(argv.size()), argv.data());
+  };
+  ExpectError(parse({"--tls-alpn-passthrough=8443"}),
+              "--tls-alpn-passthrough: \"8443\" has no port (expected HOST:PORT)");
+  ExpectError(parse({"--tls-alpn-passthrough=127.0.0.1:x"}),
+              "--tls-alpn-passthrough: \"127.0.0.1:x\": port \"x\" is not a number 0-65535");
+  ExpectError(parse({"--tls-alpn-passthrough=:8443"}),
+              "--tls-alpn-passthrough: \":8443\" needs a host and a non-zero port (the web "
+              "server's own listener, e.g. 127.0.0.1:8443)");
+  ExpectError(parse({"--tls-alpn-passthrough=127.0.0.1:0"}),
+              "--tls-alpn-passthrough: \"127.0.0.1:0\" needs a host and a non-zero port (the "
+              "web server's own listener, e.g. 127.0.0.1:8443)");
+  ExpectError(parse({"--tls-alpn-passthrough=0.0.0.0:8443"}),
+              "--tls-alpn-passthrough: \"0.0.0.0:8443\": give the address the web server "
+              "listens on, not a wildcard address");
+  // The listener itself: literally, behind a wildcard listener, or localhost vs 127.0.0.1.
+  const std::string itself =
+      "\" itself; point it at the web server's own listener (e.g. Apache on 127.0.0.1:8443)";
+  ExpectError(parse({"--tls-alpn-listen=127.0.0.1:8443", "--tls-alpn-passthrough=127.0.0.1:8443"}),
+              "--tls-alpn-passthrough: \"127.0.0.1:8443\" is the --tls-alpn-listen address "
+              "\"127.0.0.1:8443" + itself);
+  ExpectError(parse({"--tls-alpn-passthrough=127.0.0.1:443"}),
+              "--tls-alpn-passthrough: \"127.0.0.1:443\" is the --tls-alpn-listen address "
+              "\":443" + itself);
+  ExpectError(parse({"--tls-alpn-listen=localhost:443", "--tls-alpn-passthrough=127.0.0.1:443"}),
+              "--tls-alpn-passthrough: \"127.0.0.1:443\" is the --tls-alpn-listen address "
+              "\"localhost:443" + itself);
+  ExpectError(parse({"--tls-alpn-proxy-protocol"}),
+              "--tls-alpn-proxy-protocol: needs --tls-alpn-passthrough");
+}
+
 TEST(AgentConfigTest, ConfigFileWithFlagOverrides) {
   TempDir tmp;
   const std::string path = tmp.Sub("agent.json");
