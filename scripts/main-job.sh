@@ -121,6 +121,8 @@ cat >"$var/server.json" <<EOF
   "agents": {"agents": [{"id": "web1", "token_file": "$var/agent.token", "names": ["$name"]}]}
 }
 EOF
+echo "+ certfleet-server --config ${var#"$root"/}/server.json   (config printed below)"
+sed 's/^/    /' "$var/server.json"
 "$server_bin" --config "$var/server.json" --port-file "$var/server.port" \
   >"$var/server.log" 2>&1 &
 server_pid=$!
@@ -130,6 +132,7 @@ echo "certfleet-server on $server (database $var/certfleet.db)"
 
 # On a real web host the reload command is `apachectl -k graceful`; here it only records
 # that it ran, so nothing outside var/ is touched.
+echo "+ certfleet-agent --server $server --insecure-plaintext --agent-id web1 --token-file ${var#"$root"/}/agent.token --name $name --tls-alpn-listen 127.0.0.1:$PEBBLE_TLS_PORT --cert-dir ${var#"$root"/}/live --reload-command ..."
 "$agent_bin" --server "$server" --insecure-plaintext --agent-id web1 \
   --token-file "$var/agent.token" --name "$name" \
   --tls-alpn-listen "127.0.0.1:$PEBBLE_TLS_PORT" --cert-dir "$var/live" \

@@ -27,6 +27,7 @@ std::vector<FlagSpec> GlobalFlags() {
        "the certfleet server (default: $CERTFLEET_SERVER, else 127.0.0.1:7443)"},
       {"server-ca", "PEM", "CA certificates (PEM file) to verify the server's TLS certificate"},
       {"insecure", "", "plaintext even to a non-loopback server"},
+      {"insecure-plaintext", "", "the same as --insecure (the server's and agent's spelling)"},
       {"token-file", "FILE", "send the token in FILE as \"authorization: Bearer TOKEN\""},
       {"output", "FORMAT", "table (default) or json"},
       {"timeout", "DUR", "deadline of each call (default 30s; 10m for --wait)"},
@@ -192,7 +193,7 @@ absl::StatusOr<GlobalOptions> BuildGlobalOptions(const ParsedArgs& args) {
     options.server = kDefaultServer;
   }
   options.server_ca_file = args.Get("server-ca").value_or("");
-  options.insecure = args.Has("insecure");
+  options.insecure = args.Has("insecure") || args.Has("insecure-plaintext");
   options.token_file = args.Get("token-file").value_or("");
   if (auto output = args.Get("output")) {
     if (*output == "table") {

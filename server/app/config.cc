@@ -153,6 +153,12 @@ absl::Status ParseCa(const std::string& name, const json& value, issuance::CaSet
                              "profile", "profile_mandatory", "terms_of_service_agreed"}));
   ca->name = name;
   RETURN_IF_ERROR(GetString(value, path, "directory_url", &ca->directory_url));
+  // Let's Encrypt's two endpoints are known by name, as certbot and lego know them.
+  if (ca->directory_url.empty() && name == "letsencrypt") {
+    ca->directory_url = "https://acme-v02.api.letsencrypt.org/directory";
+  } else if (ca->directory_url.empty() && name == "letsencrypt-staging") {
+    ca->directory_url = "https://acme-staging-v02.api.letsencrypt.org/directory";
+  }
   RETURN_IF_ERROR(GetStringList(value, path, "contact", &ca->contact));
   RETURN_IF_ERROR(GetString(value, path, "ca_bundle", &ca->ca_bundle));
   RETURN_IF_ERROR(GetString(value, path, "preferred_chain", &ca->preferred_chain));
@@ -628,8 +634,10 @@ std::string ServerUsage() {
   return "usage: certfleet-server [--config FILE] [--listen HOST:PORT] [--db FILE]\n"
          "                        [--port-file FILE] [--log-level LEVEL] [--insecure-plaintext]\n"
          "\n"
-         "  --config FILE        JSON configuration (CAs, defaults, agents, TLS, ...)\n"
-         "  --listen HOST:PORT   gRPC listen address (overrides \"listen\"; port 0 = any free)\n"
+         "  --config FILE        JSON configuration (CAs, defaults, agents, TLS, ...); the format\n"
+         "                       is documented in README.md, \"Running it for a fleet\"\n"
+         "  --listen HOST:PORT   gRPC listen address (overrides \"listen\"; default\n"
+         "                       127.0.0.1:7443; port 0 = any free)\n"
          "  --db FILE            SQLite database (overrides \"database\")\n"
          "  --port-file FILE     write the bound gRPC port to FILE once serving\n"
          "  --log-level LEVEL    debug, info, warning or error\n"

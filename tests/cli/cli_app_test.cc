@@ -189,6 +189,9 @@ TEST_F(CliAppTest, ServerAddressAndTransportChecks) {
                    "list");
   ExpectUsageError({"list", "--server-ca", "/nonexistent/ca.pem", "--insecure"},
                    "--server-ca and --insecure cannot be used together", "list");
+  // --insecure-plaintext (the server's and agent's spelling) is the same flag.
+  ExpectUsageError({"list", "--server-ca", "/nonexistent/ca.pem", "--insecure-plaintext"},
+                   "--server-ca and --insecure cannot be used together", "list");
   ExpectUsageError({"list", "--server-ca", "/nonexistent/ca.pem"},
                    "cannot read --server-ca file /nonexistent/ca.pem", "list");
   ExpectUsageError({"list", "--token-file", "/nonexistent/token"},

@@ -39,6 +39,21 @@ constexpr char kApiClient[] =
 
 TEST(ConfigTest, MinimalIsValid) { EXPECT_EQ(Error(Config("")), ""); }
 
+TEST(ConfigTest, LetsEncryptEndpointsAreKnownByName) {
+  ServerConfig config;
+  ASSERT_TRUE(ParseConfigJson(Config(R"("cas": {"letsencrypt": {}, "letsencrypt-staging": {},
+                                                  "other": {}})"),
+                              &config)
+                  .ok());
+  EXPECT_EQ(config.cas.at("letsencrypt").directory_url,
+            "https://acme-v02.api.letsencrypt.org/directory");
+  EXPECT_EQ(config.cas.at("letsencrypt-staging").directory_url,
+            "https://acme-staging-v02.api.letsencrypt.org/directory");
+  // Any other CA still needs its URL.
+  EXPECT_EQ(Error(Config(R"("cas": {"letsencrypt": {}, "other": {}})")),
+            "config: cas.other.directory_url: required");
+}
+
 TEST(ConfigTest, FullExampleParses) {
   ServerConfig config;
   ASSERT_TRUE(ParseConfigJson(Config(R"(
