@@ -29,6 +29,11 @@ function(certfleet_test name)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
     ENVIRONMENT "CERTFLEET_BUILD_DIR=${PROJECT_BINARY_DIR};CERTFLEET_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(CERTFLEET_SANITIZE)
+    # Third-party-only leak suppressions (see the file); spawned binaries inherit them.
+    set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT
+      "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/lsan_suppressions.txt:print_suppressions=0")
+  endif()
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()

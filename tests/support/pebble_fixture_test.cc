@@ -1,7 +1,9 @@
 #include "tests/support/pebble_fixture.h"
 
 #include <curl/curl.h>
+#include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -95,6 +97,12 @@ TEST(PebbleFixtureTest, EabAndConfigOptions) {
 }
 
 TEST(PebbleFixtureTest, DestructorStopsProcessesAndRemovesWorkDir) {
+  // CERTFLEET_KEEP_PEBBLE_LOGS=1 (a debugging aid) keeps the work dir on purpose; this test
+  // checks the default, so it runs without it and restores it afterwards.
+  const char* keep_env = std::getenv("CERTFLEET_KEEP_PEBBLE_LOGS");
+  bool had_keep = keep_env != nullptr;
+  std::string keep = had_keep ? keep_env : "";
+  unsetenv("CERTFLEET_KEEP_PEBBLE_LOGS");
   std::string url, ca, dir;
   {
     auto pebble = PebbleFixture::Start(PebbleOptions{});
@@ -104,6 +112,7 @@ TEST(PebbleFixtureTest, DestructorStopsProcessesAndRemovesWorkDir) {
     dir = (*pebble)->work_dir();
     ASSERT_TRUE(std::filesystem::exists(dir));
   }
+  if (had_keep) setenv("CERTFLEET_KEEP_PEBBLE_LOGS", keep.c_str(), 1);
   EXPECT_FALSE(std::filesystem::exists(dir));
   std::string body;
   EXPECT_EQ(Get(url, ca, &body), 0);
