@@ -68,26 +68,7 @@ std::vector<std::string_view> SplitLabels(std::string_view s) {
   }
 }
 
-// Quotes `text` for an error message: escapes quotes, backslashes and ASCII controls;
-// leaves UTF-8 alone so an IDN reads as typed.
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  return out;
-}
+std::string Quote(std::string_view text) { return QuoteForMessage(text); }
 
 absl::Status Invalid(std::string_view input, std::string_view rule) {
   std::string_view shown = input;
@@ -412,6 +393,27 @@ absl::StatusOr<Identifier> NormalizeAcmeIdentifier(std::string_view type,
                                                    Quote(id.TypeString())));
   }
   return id;
+}
+
+std::string QuoteForMessage(std::string_view text, size_t max_shown) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < max_shown; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  if (text.size() > max_shown) absl::StrAppend(&out, "... (", text.size(), " bytes)");
+  return out;
 }
 
 std::string ValidationServerName(const Identifier& id) {

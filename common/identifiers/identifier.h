@@ -45,6 +45,12 @@ absl::StatusOr<std::vector<Identifier>> NormalizeIdentifiers(
 // plus InvalidArgument when `type` is not "dns"/"ip" or does not match the value's kind.
 absl::StatusOr<Identifier> NormalizeAcmeIdentifier(std::string_view type, std::string_view value);
 
+// Untrusted text quoted for an error message: quotes, backslashes and ASCII controls escaped
+// (\xNN), UTF-8 left as typed (an IDN reads as typed). At most `max_shown` bytes are shown;
+// longer text is cut and followed by "... (N bytes)".
+std::string QuoteForMessage(std::string_view text,
+                            size_t max_shown = std::string_view::npos);
+
 // The SNI a validator uses for `id` (RFC 8737 section 3, RFC 8738 section 6): the DNS name
 // itself (the base name for a wildcard, as ACME authorizes "*.x" via "x"), or the
 // in-addr.arpa / ip6.arpa (nibble) reverse name for an IP identifier.

@@ -84,12 +84,7 @@ class Http01ResponderImpl : public Http01Responder {
 
   void Stop() override {
     absl::MutexLock lock(&stop_mu_);
-    if (!thread_.joinable()) return;
-    uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_.get(), &one, sizeof(one));
-    (void)ignored;
-    thread_.join();
-    listen_fd_.Reset();
+    internal::StopEventLoop(wake_fd_, thread_, listen_fd_);
   }
 
  private:
@@ -135,21 +130,16 @@ class Http01ResponderImpl : public Http01Responder {
       fds.push_back({wake_fd_.get(), POLLIN, 0});
       fds.push_back(
           {listen_fd_.get(), static_cast<short>(conns.size() < kMaxConnections ? POLLIN : 0), 0});
-      auto now = Clock::now();
-      int timeout_ms = -1;
       for (const auto& c : conns) {
         fds.push_back({c->fd.get(), static_cast<short>(c->responding ? POLLOUT : POLLIN), 0});
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - now);
-        int ms = static_cast<int>(std::max<int64_t>(0, left.count()) + 1);
-        timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
       }
-      int n = poll(fds.data(), fds.size(), timeout_ms);
+      int n = poll(fds.data(), fds.size(), internal::PollTimeoutMs(conns, Clock::now()));
       if (n < 0 && errno != EINTR) {
         CF_LOG(ERROR) << "http-01 responder: poll failed" << Kv("error", strerror(errno));
         break;
       }
       if (fds[0].revents != 0) break;  // Stop().
-      now = Clock::now();
+      auto now = Clock::now();
       for (size_t i = 0; i < conns.size(); ++i) {
         Connection& c = *conns[i];
         if (fds[i + 2].revents != 0) {

@@ -10,9 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -89,6 +93,57 @@ inline absl::StatusOr<ListenAddress> ParseListenAddress(std::string_view text) {
   return out;
 }
 
+// A socket address resolved from a host and a port.
+struct ResolvedAddress {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  int family = AF_UNSPEC;
+};
+
+// Resolves `host` (numeric or a name; the first address wins) with `port` for a stream
+// socket. InvalidArgument "cannot resolve host: REASON" otherwise.
+inline absl::StatusOr<ResolvedAddress> ResolveAddress(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port_text = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot resolve host: ", gai_strerror(rc)));
+  }
+  ResolvedAddress resolved;
+  std::memcpy(&resolved.storage, res->ai_addr, res->ai_addrlen);
+  resolved.len = res->ai_addrlen;
+  resolved.family = res->ai_family;
+  freeaddrinfo(res);
+  return resolved;
+}
+
+// The poll(2) timeout of a responder's event loop: milliseconds until the earliest
+// `deadline` among `conns` (pointers to connections), rounded up; -1 when there is none.
+template <typename Connections, typename TimePoint>
+int PollTimeoutMs(const Connections& conns, TimePoint now) {
+  int timeout_ms = -1;
+  for (const auto& c : conns) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - now);
+    int ms = static_cast<int>(std::max<int64_t>(0, left.count()) + 1);
+    timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+  }
+  return timeout_ms;
+}
+
+// Stops a responder's event loop: wakes it through its eventfd `wake_fd`, joins `thread`
+// and closes `listen_fd`. No-op when the thread does not run.
+inline void StopEventLoop(const ScopedFd& wake_fd, std::thread& thread, ScopedFd& listen_fd) {
+  if (!thread.joinable()) return;
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd.get(), &one, sizeof(one));
+  (void)ignored;
+  thread.join();
+  listen_fd.Reset();
+}
+
 // Binds and listens on `listen_address` (see ParseListenAddress; ":port" binds all IPv6 and
 // IPv4 addresses, falling back to IPv4 only). The socket is non-blocking and close-on-exec.
 // Sets `*port` to the bound port. Unavailable naming the address and errno's reason.
@@ -107,21 +162,14 @@ inline absl::StatusOr<ScopedFd> BindListener(std::string_view listen_address, in
     addr_len = sizeof(sockaddr_in6);
     dual_stack = true;
   } else {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* res = nullptr;
-    std::string port_text = std::to_string(parsed->port);
-    int rc = getaddrinfo(parsed->host.c_str(), port_text.c_str(), &hints, &res);
-    if (rc != 0 || res == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("listen address \"", std::string(listen_address),
-                       "\": cannot resolve host: ", gai_strerror(rc)));
+    auto resolved = ResolveAddress(parsed->host, parsed->port);
+    if (!resolved.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "listen address \"", std::string(listen_address), "\": ", resolved.status().message()));
     }
-    std::memcpy(&storage, res->ai_addr, res->ai_addrlen);
-    addr_len = res->ai_addrlen;
-    family = res->ai_family;
-    freeaddrinfo(res);
+    storage = resolved->storage;
+    addr_len = resolved->len;
+    family = resolved->family;
   }
 
   auto fail = [&](const char* what) {

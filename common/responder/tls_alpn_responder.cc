@@ -66,18 +66,12 @@ absl::StatusOr<Backend> ResolveBackend(std::string_view text) {
   auto parsed = internal::ParseListenAddress(text);
   if (!parsed.ok()) return bad("want host:port or [v6]:port");
   if (parsed->host.empty() || parsed->port == 0) return bad("needs a host and a non-zero port");
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string port_text = std::to_string(parsed->port);
-  int rc = getaddrinfo(parsed->host.c_str(), port_text.c_str(), &hints, &res);
-  if (rc != 0 || res == nullptr) return bad(absl::StrCat("cannot resolve host: ", gai_strerror(rc)));
+  auto resolved = internal::ResolveAddress(parsed->host, parsed->port);
+  if (!resolved.ok()) return bad(std::string(resolved.status().message()));
   Backend backend;
   backend.address = std::string(text);
-  std::memcpy(&backend.addr, res->ai_addr, res->ai_addrlen);
-  backend.addr_len = res->ai_addrlen;
-  freeaddrinfo(res);
+  backend.addr = resolved->storage;
+  backend.addr_len = resolved->len;
   return backend;
 }
 
@@ -313,12 +307,7 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
 
   void Stop() override {
     absl::MutexLock lock(&stop_mu_);
-    if (!thread_.joinable()) return;
-    uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_.get(), &one, sizeof(one));
-    (void)ignored;
-    thread_.join();
-    listen_fd_.Reset();
+    internal::StopEventLoop(wake_fd_, thread_, listen_fd_);
   }
 
  private:
@@ -422,23 +411,18 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
       fds.push_back({wake_fd_.get(), POLLIN, 0});
       fds.push_back(
           {listen_fd_.get(), static_cast<short>(conns.size() < max_connections ? POLLIN : 0), 0});
-      auto now = Clock::now();
-      int timeout_ms = -1;
       for (const auto& c : conns) {
         // Two slots per connection (client, backend); poll ignores negative descriptors.
         fds.push_back({c->events != 0 ? c->fd.get() : -1, c->events, 0});
         fds.push_back({c->backend_events != 0 ? c->backend.get() : -1, c->backend_events, 0});
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - now);
-        int ms = static_cast<int>(std::max<int64_t>(0, left.count()) + 1);
-        timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
       }
-      int n = poll(fds.data(), fds.size(), timeout_ms);
+      int n = poll(fds.data(), fds.size(), internal::PollTimeoutMs(conns, Clock::now()));
       if (n < 0 && errno != EINTR) {
         CF_LOG(ERROR) << "tls-alpn-01 responder: poll failed" << Kv("error", strerror(errno));
         break;
       }
       if (fds[0].revents != 0) break;  // Stop().
-      now = Clock::now();
+      auto now = Clock::now();
       for (size_t i = 0; i < conns.size(); ++i) {
         Connection& c = *conns[i];
         if (n > 0 && (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0)) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/identifiers/identifier.h"
 #include "common/status_macros.h"
 #include "server/acme/challenge_solver.h"
 
@@ -122,25 +123,7 @@ absl::Status ValidateCertificateName(std::string_view name) {
 }
 
 std::string QuoteForMessage(std::string_view text) {
-  constexpr size_t kShown = 64;
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size() && i < kShown; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-  if (text.size() > kShown) absl::StrAppend(&out, "... (", text.size(), " bytes)");
-  return out;
+  return identifiers::QuoteForMessage(text, /*max_shown=*/64);
 }
 
 absl::Status ValidateCertificateNameLookup(std::string_view name) {

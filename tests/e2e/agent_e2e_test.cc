@@ -40,6 +40,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_process.h"
+#include "tests/e2e/e2e_stack.h"
 #include "tests/support/pebble_fixture.h"
 
 namespace certfleet::e2e {
@@ -53,11 +54,6 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 constexpr absl::Duration kIssueTimeout = absl::Minutes(4);
 constexpr absl::Duration kCliTimeout = absl::Minutes(5);
 
-std::string BuildDir() {
-  const char* dir = std::getenv("CERTFLEET_BUILD_DIR");
-  return dir != nullptr ? dir : "";
-}
-
 // One certfleet-agent process and everything it writes.
 struct AgentProcess {
   std::string id;
@@ -70,10 +66,7 @@ struct AgentProcess {
   std::unique_ptr<Daemon> daemon;
 
   // The status file's counters; an empty object while it does not parse.
-  json Status() const {
-    json parsed = json::parse(ReadFileOrEmpty(status_file), nullptr, /*allow_exceptions=*/false);
-    return parsed.is_object() ? parsed : json::object();
-  }
+  json Status() const { return ReadAgentStatus(status_file); }
   // How often `name` was presented (or withdrawn) according to the status file.
   int64_t Presented(const std::string& name,
                     const std::string& counter = "challenges_presented") const {
@@ -82,13 +75,10 @@ struct AgentProcess {
     const json& presented = status[counter];
     return presented.contains(name) ? presented[name].get<int64_t>() : 0;
   }
+  bool Connected() const { return AgentConnected(Status()); }
   int64_t Counter(const std::string& key) const {
     json status = Status();
     return status.contains(key) && status[key].is_number() ? status[key].get<int64_t>() : 0;
-  }
-  bool Connected() const {
-    json status = Status();
-    return status.value("connected", false) && status.value("tls_alpn_port", 0) > 0;
   }
   // Lines the reload command appended so far.
   int Reloads() const {
@@ -130,29 +120,18 @@ std::string NewToken(const std::string& id) {
 
 // Starts the agent described by `agent` (its fields but `daemon` filled in).
 absl::Status StartAgent(AgentProcess& agent) {
-  std::vector<std::string> argv = {
-      absl::StrCat(BuildDir(), "/client/agent/certfleet-agent"),
-      "--server", stack->server_address, "--insecure-plaintext",
-      "--agent-id", agent.id, "--token-file", agent.token_file,
-      "--tls-alpn-listen", absl::StrCat(agent.ip, ":", stack->tls_port),
-      "--cert-dir", agent.cert_dir,
-      "--reload-command", absl::StrCat("echo reloaded >> '", agent.reload_file, "'"),
-      "--status-file", agent.status_file,
-      "--heartbeat-seconds", "5",
-      "--reconnect-backoff-initial", "100ms", "--reconnect-backoff-max", "1s"};
+  std::vector<std::string> argv = AgentArgv(
+      {stack->server_address, agent.id, agent.token_file,
+       absl::StrCat(agent.ip, ":", stack->tls_port), agent.cert_dir,
+       absl::StrCat("echo reloaded >> '", agent.reload_file, "'"), agent.status_file});
   for (const std::string& name : agent.names) {
     argv.push_back("--name");
     argv.push_back(name);
   }
-  auto daemon = Daemon::Spawn(argv, absl::StrCat(stack->work_dir, "/", agent.id, ".log"));
+  auto daemon = e2e::StartAgent(argv, absl::StrCat(stack->work_dir, "/", agent.id, ".log"),
+                                agent.status_file, "agent " + agent.id, kStartTimeout);
   if (!daemon.ok()) return daemon.status();
   agent.daemon = *std::move(daemon);
-  bool connected = PollUntil(
-      [&] { return agent.Connected() || !agent.daemon->Running(); }, kStartTimeout);
-  if (!connected || !agent.daemon->Running()) {
-    return absl::UnavailableError(absl::StrCat("agent ", agent.id, " did not connect:\n",
-                                               agent.daemon->Log()));
-  }
   return absl::OkStatus();
 }
 
@@ -164,9 +143,7 @@ absl::Status StartStack() {
     }
   }
   stack->tls_port = testing::PickFreePort();
-  testing::PebbleOptions options;
-  options.tls_port = stack->tls_port;
-  auto pebble = testing::PebbleFixture::Start(options);
+  auto pebble = StartPebble(stack->tls_port);
   if (!pebble.ok()) return pebble.status();
   stack->pebble = *std::move(pebble);
 
@@ -209,41 +186,13 @@ absl::Status StartStack() {
   grants.push_back(
       {{"id", "rogue"}, {"token_file", rogue_token_file}, {"names", {"rogue.e2e.test"}}});
 
-  json config = {
-      {"listen", "127.0.0.1:0"},
-      {"database", stack->work_dir + "/certfleet.db"},
-      {"cas",
-       {{"pebble",
-         {{"directory_url", stack->pebble->directory_url()},
-          {"ca_bundle", stack->pebble->ca_bundle_path()},
-          {"contact", {"mailto:ops@e2e.test"}},
-          {"terms_of_service_agreed", true}}}}},
-      {"default_ca", "pebble"},
-      {"defaults", {{"challenge_preference", {"tls-alpn-01"}}, {"workers", 4}}},
-      {"agents", {{"agents", grants}}},
-  };
-  std::string config_path = stack->work_dir + "/server.json";
-  std::string port_file = stack->work_dir + "/server.port";
-  if (!WriteFileWithMode(config_path, config.dump(2), 0600)) {
-    return absl::InternalError("cannot write " + config_path);
-  }
-  auto server = Daemon::Spawn({absl::StrCat(BuildDir(), "/server/certfleet-server"), "--config",
-                               config_path, "--port-file", port_file},
-                              stack->work_dir + "/server.log");
-  if (!server.ok()) return server.status();
-  stack->server = *std::move(server);
-  int port = 0;
-  bool listening = PollUntil(
-      [&] {
-        std::string text(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)));
-        return (absl::SimpleAtoi(text, &port) && port > 0) || !stack->server->Running();
-      },
+  auto server = StartServer(
+      stack->work_dir,
+      PebbleServerConfig(*stack->pebble, stack->work_dir + "/certfleet.db", grants, 4),
       kStartTimeout);
-  if (!listening || port <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("certfleet-server did not start:\n", stack->server->Log()));
-  }
-  stack->server_address = absl::StrCat("127.0.0.1:", port);
+  if (!server.ok()) return server.status();
+  stack->server = std::move(server->daemon);
+  stack->server_address = server->address;
   for (const char* id : {"web-a", "web-b"}) {
     absl::Status started = StartAgent(stack->agents[id]);
     if (!started.ok()) return started;
@@ -387,23 +336,12 @@ class AgentE2eTest : public ::testing::Test {
 
   static void TearDownTestSuite() {
     // Stop the agents, then the server: SIGTERM is a clean stop (exit 0) for both.
-    for (auto& [id, agent] : stack->agents) {
-      if (agent.daemon == nullptr || !agent.daemon->Running()) continue;
-      agent.daemon->Signal(SIGTERM);
-      EXPECT_EQ(agent.daemon->Wait(absl::Seconds(30)), 0) << id << ":\n" << agent.daemon->Log();
-    }
-    if (stack->server != nullptr && stack->server->Running()) {
-      stack->server->Signal(SIGTERM);
-      EXPECT_EQ(stack->server->Wait(absl::Seconds(30)), 0) << stack->server->Log();
-    }
-    bool passed = ::testing::UnitTest::GetInstance()->current_test_suite()->Passed();
+    for (auto& [id, agent] : stack->agents) ExpectCleanStop(agent.daemon.get(), id + ":\n");
+    ExpectCleanStop(stack->server.get());
     std::string work_dir = stack->work_dir;
     delete stack;  // Stops Pebble.
     stack = nullptr;
-    if (passed && !work_dir.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(work_dir, ignored);
-    }
+    RemoveWorkDirIfPassed(work_dir);
   }
 
   void SetUp() override { ASSERT_TRUE(stack_error.empty()) << stack_error; }

@@ -24,51 +24,13 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/server/server_process.h"
+#include "tests/support/integration_helpers.h"
 #include "tests/support/pebble_fixture.h"
 
 namespace certfleet::testing {
 namespace {
 
 using nlohmann::json;
-
-// Polls `condition` until it holds or `timeout` passes; returns its last value.
-template <typename F>
-bool PollUntil(F condition, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(100));  // Poll interval of a real condition.
-  }
-}
-
-// The rows of `sql` on the server's database (opened read-only), each column as text.
-std::vector<std::vector<std::string>> Query(const std::string& db_path, const std::string& sql) {
-  std::vector<std::vector<std::string>> rows;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db_path;
-    sqlite3_close(db);
-    return rows;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
-  } else {
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const unsigned char* text = sqlite3_column_text(stmt, i);
-        row.push_back(text != nullptr ? reinterpret_cast<const char*>(text) : "");
-      }
-      rows.push_back(std::move(row));
-    }
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return rows;
-}
 
 TEST(RenewalIntegrationTest, ServerRenewsAShortLivedCertificateByItself) {
   const char* build_dir = std::getenv("CERTFLEET_BUILD_DIR");
@@ -157,9 +119,9 @@ TEST(RenewalIntegrationTest, ServerRenewsAShortLivedCertificateByItself) {
 
   // The database agrees: two versions, distinct serials, the newer from a renew issuance.
   std::vector<std::vector<std::string>> versions =
-      Query(db_path,
-            "SELECT v.serial_hex, i.reason FROM certificate_versions v "
-            "JOIN issuances i ON i.id = v.issuance_id ORDER BY v.id LIMIT 2");
+      ReadOnlyDb(db_path).Query(
+          "SELECT v.serial_hex, i.reason FROM certificate_versions v "
+          "JOIN issuances i ON i.id = v.issuance_id ORDER BY v.id LIMIT 2");
   ASSERT_EQ(versions.size(), 2u);
   EXPECT_NE(versions[0][0], versions[1][0]);
   EXPECT_EQ(versions[0][1], "issue");

@@ -28,6 +28,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/integration/server/server_process.h"
+#include "tests/support/integration_helpers.h"
 #include "tests/support/pebble_fixture.h"
 
 namespace certfleet::testing {
@@ -36,64 +37,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using nlohmann::json;
-
-std::string BuildDir() {
-  const char* dir = std::getenv("CERTFLEET_BUILD_DIR");
-  return dir != nullptr ? dir : "";
-}
-
-// Polls `condition` until it holds or `timeout` passes; returns its last value.
-template <typename F>
-bool PollUntil(F condition, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(50));  // Poll interval of a real condition.
-  }
-}
-
-// Row counts and queries on the server's SQLite file, opened read-only.
-class ReadOnlyDb {
- public:
-  explicit ReadOnlyDb(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-      ADD_FAILURE() << "cannot open " << path;
-    }
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~ReadOnlyDb() { sqlite3_close(db_); }
-
-  // The rows of a query, each column as text.
-  std::vector<std::vector<std::string>> Query(const std::string& sql) {
-    std::vector<std::vector<std::string>> rows;
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
-      return rows;
-    }
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      std::vector<std::string> row;
-      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
-        const unsigned char* text = sqlite3_column_text(stmt, i);
-        row.push_back(text != nullptr ? reinterpret_cast<const char*>(text) : "");
-      }
-      rows.push_back(std::move(row));
-    }
-    sqlite3_finalize(stmt);
-    return rows;
-  }
-
-  int64_t Count(const std::string& table) {
-    auto rows = Query("SELECT COUNT(*) FROM " + table);
-    int64_t n = -1;
-    if (!rows.empty()) (void)absl::SimpleAtoi(rows[0][0], &n);
-    return n;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 class ServerIntegrationTest : public ::testing::Test {
  protected:
