@@ -1,25 +1,15 @@
 #include "server/agents/agent_policy.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/token_digest.h"
 #include "common/status_macros.h"
 
 namespace certfleet::agents {
 namespace {
-
-// False when OpenSSL fails (then `digest` must not be compared).
-bool Sha256(std::string_view data, std::array<uint8_t, 32>* digest) {
-  unsigned int len = 0;
-  // EVP_Digest with a static EVP_MD allocates nothing we must free.
-  return EVP_Digest(data.data(), data.size(), digest->data(), &len, EVP_sha256(), nullptr) == 1 &&
-         len == digest->size();
-}
 
 // Printable, bounded rendering of untrusted text for messages.
 std::string Printable(std::string_view text) {
@@ -56,10 +46,8 @@ bool PatternCovers(const identifiers::Identifier& pattern, const identifiers::Id
 }
 
 std::string TokenSha256Hex(std::string_view token) {
-  std::array<uint8_t, 32> digest{};
-  if (!Sha256(token, &digest)) return "";
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  absl::StatusOr<crypto::TokenDigest> digest = crypto::DigestToken(token);
+  return digest.ok() ? crypto::TokenDigestHex(*digest) : "";
 }
 
 AgentPolicy AgentPolicy::AllowAnyAgent() {
@@ -86,24 +74,15 @@ absl::StatusOr<AgentPolicy> AgentPolicy::FromGrants(const std::vector<AgentGrant
           absl::StrCat(where, ": set exactly one of token and token_sha256"));
     }
     Entry entry;
-    if (!grant.token.empty()) {
-      if (!Sha256(grant.token, &entry.token_digest)) {
-        return absl::InternalError(absl::StrCat(where, ": SHA-256 failed"));
-      }
-    } else {
-      if (grant.token_sha256.size() != 64) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": token_sha256 must be 64 hex digits"));
-      }
-      for (char c : grant.token_sha256) {
-        if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where, ": token_sha256 must be 64 hex digits"));
-        }
-      }
-      std::string bytes = absl::HexStringToBytes(grant.token_sha256);
-      std::copy(bytes.begin(), bytes.end(), entry.token_digest.begin());
+    absl::StatusOr<crypto::TokenDigest> digest =
+        grant.token.empty() ? crypto::ParseTokenDigestHex(grant.token_sha256)
+                            : crypto::DigestToken(grant.token);
+    if (!digest.ok()) {
+      return absl::Status(digest.status().code(),
+                          absl::StrCat(where, grant.token.empty() ? ": token_sha256 " : ": ",
+                                       digest.status().message()));
     }
+    entry.token_digest = *digest;
     for (const std::string& pattern : grant.allowed_names) {
       auto id = identifiers::NormalizeIdentifier(pattern);
       if (!id.ok()) {
@@ -128,9 +107,8 @@ absl::Status AgentPolicy::Authenticate(std::string_view agent_id, std::string_vi
     return absl::UnauthenticatedError(absl::StrCat(
         "agent \"", Printable(agent_id), "\" presented no token (authorization: Bearer ...)"));
   }
-  std::array<uint8_t, 32> presented{};
-  if (!Sha256(token, &presented) ||
-      CRYPTO_memcmp(presented.data(), it->second.token_digest.data(), presented.size()) != 0) {
+  absl::StatusOr<crypto::TokenDigest> presented = crypto::DigestToken(token);
+  if (!presented.ok() || !crypto::TokenDigestsEqual(*presented, it->second.token_digest)) {
     return absl::UnauthenticatedError(
         absl::StrCat("agent \"", Printable(agent_id), "\" presented a wrong token"));
   }

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/crypto/token_digest.h"
 #include "common/identifiers/identifier.h"
 
 namespace certfleet::agents {
@@ -55,7 +56,7 @@ class AgentPolicy {
 
  private:
   struct Entry {
-    std::array<uint8_t, 32> token_digest{};
+    crypto::TokenDigest token_digest{};
     std::vector<identifiers::Identifier> patterns;
   };
   bool allow_any_ = false;

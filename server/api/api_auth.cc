@@ -1,35 +1,18 @@
 #include "server/api/api_auth.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
-#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/token_digest.h"
 #include "common/log.h"
 
 namespace certfleet::api {
 namespace {
 
 constexpr std::string_view kBearerPrefix = "Bearer ";
-
-// False when OpenSSL fails (then `digest` must not be compared).
-bool Sha256(std::string_view data, std::array<uint8_t, 32>* digest) {
-  unsigned int len = 0;
-  // EVP_Digest with a static EVP_MD allocates nothing we must free.
-  return EVP_Digest(data.data(), data.size(), digest->data(), &len, EVP_sha256(), nullptr) == 1 &&
-         len == digest->size();
-}
-
-bool IsHex64(std::string_view text) {
-  if (text.size() != 64) return false;
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return absl::ascii_isxdigit(static_cast<unsigned char>(c)); });
-}
 
 absl::Status Rejected() { return absl::UnauthenticatedError(kApiTokenRequiredMessage); }
 
@@ -47,14 +30,14 @@ absl::StatusOr<ApiAuthenticator> ApiAuthenticator::FromClients(
     if (!names.insert(client.name).second) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": name appears twice"));
     }
-    if (!IsHex64(client.token_sha256)) {
+    absl::StatusOr<crypto::TokenDigest> digest = crypto::ParseTokenDigestHex(client.token_sha256);
+    if (!digest.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": token_sha256 must be 64 hex digits"));
+          absl::StrCat(where, ": token_sha256 ", digest.status().message()));
     }
     Client entry;
     entry.name = client.name;
-    std::string bytes = absl::HexStringToBytes(client.token_sha256);
-    std::copy(bytes.begin(), bytes.end(), entry.digest.begin());
+    entry.digest = *digest;
     auth.clients_.push_back(std::move(entry));
   }
   return auth;
@@ -71,12 +54,12 @@ absl::Status ApiAuthenticator::CheckAuthorization(
     return Rejected();
   }
   std::string_view token = value.substr(kBearerPrefix.size());
-  std::array<uint8_t, 32> presented{};
-  if (!Sha256(token, &presented)) return Rejected();
+  absl::StatusOr<crypto::TokenDigest> presented = crypto::DigestToken(token);
+  if (!presented.ok()) return Rejected();
   // Every client is compared, so the time taken does not tell which one (nearly) matched.
   bool match = false;
   for (const Client& client : clients_) {
-    match |= CRYPTO_memcmp(presented.data(), client.digest.data(), presented.size()) == 0;
+    match |= crypto::TokenDigestsEqual(*presented, client.digest);
   }
   return match ? absl::OkStatus() : Rejected();
 }

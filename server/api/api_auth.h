@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/crypto/token_digest.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_callback.h"
 
@@ -55,7 +56,7 @@ class ApiAuthenticator {
  private:
   struct Client {
     std::string name;
-    std::array<uint8_t, 32> digest{};
+    crypto::TokenDigest digest{};
   };
   std::vector<Client> clients_;
 };

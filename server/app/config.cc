@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/key.h"
+#include "common/crypto/token_digest.h"
 #include "common/crypto/x509.h"
 #include "common/status_macros.h"
 #include "server/acme/challenge_solver.h"
@@ -142,6 +143,26 @@ absl::Status CheckListen(const std::string& path, const std::string& address) {
     return ConfigError(path, absl::StrCat("\"", address,
                                           "\" is not HOST:PORT (port 0 picks a free port)"));
   }
+  return absl::OkStatus();
+}
+
+// Reads an entry's bearer token reference: exactly one of "token_sha256" (kept as given in
+// `*token_sha256`; the policy checks its form) or "token_file" (its stripped text in `*token`).
+absl::Status GetTokenReference(const json& entry, const std::string& path,
+                               std::string* token_sha256, std::string* token) {
+  std::string token_file;
+  RETURN_IF_ERROR(GetString(entry, path, "token_sha256", token_sha256));
+  RETURN_IF_ERROR(GetString(entry, path, "token_file", &token_file));
+  if (token_sha256->empty() == token_file.empty()) {
+    return ConfigError(path, "exactly one of token_sha256 and token_file must be set");
+  }
+  if (token_file.empty()) return absl::OkStatus();
+  absl::StatusOr<std::string> text = ReadFile(token_file);
+  if (!text.ok()) {
+    return ConfigError(Child(path, "token_file"), std::string(text.status().message()));
+  }
+  *token = std::string(absl::StripAsciiWhitespace(*text));
+  if (token->empty()) return ConfigError(Child(path, "token_file"), "the file is empty");
   return absl::OkStatus();
 }
 
@@ -337,27 +358,13 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
         RETURN_IF_ERROR(RequireObject(entry, path));
         RETURN_IF_ERROR(CheckKeys(entry, path, {"id", "token_sha256", "token_file", "names"}));
         agents::AgentGrant grant;
-        std::string token_file;
         RETURN_IF_ERROR(GetString(entry, path, "id", &grant.agent_id));
-        RETURN_IF_ERROR(GetString(entry, path, "token_sha256", &grant.token_sha256));
-        RETURN_IF_ERROR(GetString(entry, path, "token_file", &token_file));
         RETURN_IF_ERROR(GetStringList(entry, path, "names", &grant.allowed_names));
         if (!agents::IsValidAgentId(grant.agent_id)) {
           return ConfigError(Child(path, "id"),
                              "must be 1-128 characters of [A-Za-z0-9._-]");
         }
-        if (grant.token_sha256.empty() == token_file.empty()) {
-          return ConfigError(path, "exactly one of token_sha256 and token_file must be set");
-        }
-        if (!token_file.empty()) {
-          absl::StatusOr<std::string> token = ReadFile(token_file);
-          if (!token.ok()) {
-            return ConfigError(Child(path, "token_file"), std::string(token.status().message()));
-          }
-          std::string t = std::string(absl::StripAsciiWhitespace(*token));
-          if (t.empty()) return ConfigError(Child(path, "token_file"), "the file is empty");
-          grant.token = t;
-        }
+        RETURN_IF_ERROR(GetTokenReference(entry, path, &grant.token_sha256, &grant.token));
         if (grant.allowed_names.empty()) {
           return ConfigError(Child(path, "names"), "at least one name is required");
         }
@@ -374,10 +381,7 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
       RETURN_IF_ERROR(RequireObject(entry, path));
       RETURN_IF_ERROR(CheckKeys(entry, path, {"name", "token_sha256", "token_file"}));
       api::ApiClient client;
-      std::string token_file;
       RETURN_IF_ERROR(GetString(entry, path, "name", &client.name));
-      RETURN_IF_ERROR(GetString(entry, path, "token_sha256", &client.token_sha256));
-      RETURN_IF_ERROR(GetString(entry, path, "token_file", &token_file));
       if (!agents::IsValidAgentId(client.name)) {
         return ConfigError(Child(path, "name"), "must be 1-128 characters of [A-Za-z0-9._-]");
       }
@@ -387,27 +391,17 @@ absl::Status ParseConfigJson(const std::string& text, ServerConfig* config) {
                              absl::StrCat("\"", client.name, "\" is given more than once"));
         }
       }
-      if (client.token_sha256.empty() == token_file.empty()) {
-        return ConfigError(path, "exactly one of token_sha256 and token_file must be set");
+      std::string token;
+      RETURN_IF_ERROR(GetTokenReference(entry, path, &client.token_sha256, &token));
+      absl::StatusOr<crypto::TokenDigest> digest =
+          token.empty() ? crypto::ParseTokenDigestHex(client.token_sha256)
+                        : crypto::DigestToken(token);
+      if (!digest.ok()) {
+        return token.empty() ? ConfigError(Child(path, "token_sha256"),
+                                           std::string(digest.status().message()))
+                             : absl::InternalError(absl::StrCat("config: ", path, ": SHA-256 failed"));
       }
-      if (!token_file.empty()) {
-        absl::StatusOr<std::string> token = ReadFile(token_file);
-        if (!token.ok()) {
-          return ConfigError(Child(path, "token_file"), std::string(token.status().message()));
-        }
-        std::string t = std::string(absl::StripAsciiWhitespace(*token));
-        if (t.empty()) return ConfigError(Child(path, "token_file"), "the file is empty");
-        client.token_sha256 = agents::TokenSha256Hex(t);
-        if (client.token_sha256.empty()) {
-          return absl::InternalError(absl::StrCat("config: ", path, ": SHA-256 failed"));
-        }
-      } else {
-        bool hex = client.token_sha256.size() == 64;
-        for (char c : client.token_sha256) {
-          hex = hex && absl::ascii_isxdigit(static_cast<unsigned char>(c));
-        }
-        if (!hex) return ConfigError(Child(path, "token_sha256"), "must be 64 hex digits");
-      }
+      if (!token.empty()) client.token_sha256 = crypto::TokenDigestHex(*digest);
       config->api_clients.push_back(std::move(client));
     }
   }
