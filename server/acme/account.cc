@@ -5,15 +5,11 @@
 #include "common/crypto/jws.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "server/acme/json_fields.h"
 #include "server/acme/problem.h"
 
 namespace certfleet::acme {
 namespace {
-
-std::string Str(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 absl::StatusOr<Account> AccountFromResponse(const AcmeResponse& response,
                                             const std::string& fallback_url) {
@@ -29,8 +25,8 @@ absl::StatusOr<Account> Account::FromJson(const nlohmann::json& json, std::strin
   if (!json.is_object()) return absl::InvalidArgumentError("account is not a JSON object");
   Account account;
   account.url = std::move(url);
-  account.status = Str(json, "status");
-  account.orders_url = Str(json, "orders");
+  account.status = JsonString(json, "status");
+  account.orders_url = JsonString(json, "orders");
   auto contact = json.find("contact");
   if (contact != json.end() && contact->is_array()) {
     for (const auto& c : *contact) {

@@ -6,16 +6,11 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/acme/challenge_solver.h"
+#include "server/acme/json_fields.h"
 #include "server/acme/order.h"
 #include "server/acme/retry_after.h"
 
 namespace certfleet::acme {
-namespace {
-std::string Str(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-}  // namespace
 
 std::vector<std::string> DefaultChallengePreference() { return {kTlsAlpn01, kHttp01}; }
 
@@ -24,7 +19,7 @@ absl::StatusOr<Authorization> Authorization::FromJson(const nlohmann::json& json
   if (!json.is_object()) return absl::InvalidArgumentError("authorization is not a JSON object");
   Authorization authz;
   authz.url = std::move(url);
-  authz.status = Str(json, "status");
+  authz.status = JsonString(json, "status");
   if (authz.status.empty()) return absl::InvalidArgumentError("authorization has no status");
   auto id = json.find("identifier");
   if (id == json.end()) return absl::InvalidArgumentError("authorization has no identifier");
@@ -34,12 +29,7 @@ absl::StatusOr<Authorization> Authorization::FromJson(const nlohmann::json& json
   if (authz.wildcard && authz.identifier.value.rfind("*.", 0) != 0) {
     authz.identifier.value = "*." + authz.identifier.value;
   }
-  std::string expires = Str(json, "expires");
-  if (!expires.empty()) {
-    absl::Time t;
-    std::string err;
-    if (absl::ParseTime(absl::RFC3339_full, expires, &t, &err)) authz.expires = t;
-  }
+  authz.expires = JsonRfc3339Time(json, "expires");
   auto challenges = json.find("challenges");
   if (challenges != json.end() && challenges->is_array()) {
     for (const auto& c : *challenges) {
@@ -63,11 +53,7 @@ absl::StatusOr<Authorization> FetchAuthorization(AcmeClient& client, const std::
     return AnnotateStatus(response.status(), absl::StrCat("fetching authorization ", url));
   }
   ASSIGN_OR_RETURN(Authorization authz, Authorization::FromJson(response->json, url));
-  std::string ra = response->headers.Get("Retry-After");
-  if (!ra.empty()) {
-    auto t = ParseRetryAfter(ra, client.clock()->Now());
-    if (t.ok()) authz.retry_after = *t;
-  }
+  authz.retry_after = ReadRetryAfter(response->headers, client.clock()->Now());
   return authz;
 }
 

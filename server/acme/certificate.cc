@@ -92,15 +92,6 @@ bool ChainMatchesPreferred(const std::string& chain_pem, const std::string& pref
   return top.IssuerCommonName() == preferred || top.SubjectCommonName() == preferred;
 }
 
-size_t ChoosePreferredChain(const std::vector<std::string>& chains_pem,
-                            const std::string& preferred) {
-  if (preferred.empty()) return 0;
-  for (size_t i = 0; i < chains_pem.size(); ++i) {
-    if (ChainMatchesPreferred(chains_pem[i], preferred)) return i;
-  }
-  return 0;
-}
-
 absl::StatusOr<std::string> DownloadCertificate(AcmeClient& client, const std::string& url,
                                                 const std::string& preferred_chain) {
   ASSIGN_OR_RETURN(DownloadedChain first, DownloadChain(client, url));

@@ -29,11 +29,6 @@ absl::StatusOr<DownloadedChain> DownloadChain(AcmeClient& client, const std::str
 // True when the top (last) certificate of `chain_pem` has issuer CN or subject CN
 // `preferred`.
 bool ChainMatchesPreferred(const std::string& chain_pem, const std::string& preferred);
-// The index in `chains_pem` of the chain whose top certificate's issuer CN (or subject CN)
-// is `preferred`; 0 (the CA's default) when `preferred` is "" or nothing matches. Chains
-// that do not parse are skipped.
-size_t ChoosePreferredChain(const std::vector<std::string>& chains_pem,
-                            const std::string& preferred);
 
 // Downloads the certificate at `url` and, when `preferred_chain` is set and the default
 // does not match it, the alternates; returns the chosen chain's PEM.

@@ -1,28 +1,23 @@
 #include "server/acme/challenge.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/acme/json_fields.h"
 
 namespace certfleet::acme {
-namespace {
-std::string Str(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-}  // namespace
 
 absl::StatusOr<Challenge> Challenge::FromJson(const nlohmann::json& json) {
   if (!json.is_object()) return absl::InvalidArgumentError("challenge is not a JSON object");
   Challenge c;
-  c.type = Str(json, "type");
-  c.url = Str(json, "url");
-  c.status = Str(json, "status");
-  c.token = Str(json, "token");
+  c.type = JsonString(json, "type");
+  c.url = JsonString(json, "url");
+  c.status = JsonString(json, "status");
+  c.token = JsonString(json, "token");
   if (c.type.empty() || c.url.empty()) {
     return absl::InvalidArgumentError("challenge lacks type or url");
   }
   auto error = json.find("error");
   if (error != json.end() && error->is_object()) {
-    auto problem = ParseProblem(error->dump());
+    auto problem = Problem::FromJson(*error);
     if (problem.ok()) c.error = *std::move(problem);
   }
   return c;

@@ -1,6 +1,7 @@
 #include "server/acme/directory.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/acme/json_fields.h"
 
 namespace certfleet::acme {
 namespace {
@@ -37,12 +38,8 @@ absl::StatusOr<Directory> Directory::FromJson(const nlohmann::json& json) {
   if (!(s = ReadUrl(json, "renewalInfo", false, &dir.renewal_info)).ok()) return s;
   auto meta = json.find("meta");
   if (meta != json.end() && meta->is_object()) {
-    auto str = [&](const char* key) -> std::string {
-      auto it = meta->find(key);
-      return it != meta->end() && it->is_string() ? it->get<std::string>() : "";
-    };
-    dir.meta.terms_of_service = str("termsOfService");
-    dir.meta.website = str("website");
+    dir.meta.terms_of_service = JsonString(*meta, "termsOfService");
+    dir.meta.website = JsonString(*meta, "website");
     auto caa = meta->find("caaIdentities");
     if (caa != meta->end() && caa->is_array()) {
       for (const auto& v : *caa) {

@@ -5,15 +5,11 @@
 #include "common/crypto/base64url.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "server/acme/json_fields.h"
 #include "server/acme/retry_after.h"
 
 namespace certfleet::acme {
 namespace {
-
-std::string Str(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 std::string JoinIds(const std::vector<identifiers::Identifier>& ids) {
   return absl::StrJoin(ids, ", ", [](std::string* out, const identifiers::Identifier& id) {
@@ -24,11 +20,7 @@ std::string JoinIds(const std::vector<identifiers::Identifier>& ids) {
 absl::StatusOr<Order> OrderFromResponse(AcmeClient& client, const AcmeResponse& response,
                                         std::string url) {
   ASSIGN_OR_RETURN(Order order, Order::FromJson(response.json, std::move(url)));
-  std::string ra = response.headers.Get("Retry-After");
-  if (!ra.empty()) {
-    auto t = ParseRetryAfter(ra, client.clock()->Now());
-    if (t.ok()) order.retry_after = *t;
-  }
+  order.retry_after = ReadRetryAfter(response.headers, client.clock()->Now());
   return order;
 }
 
@@ -36,7 +28,7 @@ absl::StatusOr<Order> OrderFromResponse(AcmeClient& client, const AcmeResponse& 
 
 absl::StatusOr<identifiers::Identifier> IdentifierFromJson(const nlohmann::json& json) {
   if (!json.is_object()) return absl::InvalidArgumentError("identifier is not an object");
-  std::string type = Str(json, "type");
+  std::string type = JsonString(json, "type");
   identifiers::Identifier id;
   if (type == "dns") {
     id.type = identifiers::IdentifierType::kDns;
@@ -45,7 +37,7 @@ absl::StatusOr<identifiers::Identifier> IdentifierFromJson(const nlohmann::json&
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unsupported identifier type \"", type, "\""));
   }
-  id.value = Str(json, "value");
+  id.value = JsonString(json, "value");
   return id;
 }
 
@@ -57,14 +49,9 @@ absl::StatusOr<Order> Order::FromJson(const nlohmann::json& json, std::string ur
   if (!json.is_object()) return absl::InvalidArgumentError("order is not a JSON object");
   Order order;
   order.url = std::move(url);
-  order.status = Str(json, "status");
+  order.status = JsonString(json, "status");
   if (order.status.empty()) return absl::InvalidArgumentError("order has no status");
-  std::string expires = Str(json, "expires");
-  if (!expires.empty()) {
-    absl::Time t;
-    std::string err;
-    if (absl::ParseTime(absl::RFC3339_full, expires, &t, &err)) order.expires = t;
-  }
+  order.expires = JsonRfc3339Time(json, "expires");
   auto ids = json.find("identifiers");
   if (ids != json.end() && ids->is_array()) {
     for (const auto& j : *ids) {
@@ -78,12 +65,12 @@ absl::StatusOr<Order> Order::FromJson(const nlohmann::json& json, std::string ur
       if (a.is_string()) order.authorizations.push_back(a.get<std::string>());
     }
   }
-  order.finalize = Str(json, "finalize");
-  order.certificate = Str(json, "certificate");
-  order.profile = Str(json, "profile");
+  order.finalize = JsonString(json, "finalize");
+  order.certificate = JsonString(json, "certificate");
+  order.profile = JsonString(json, "profile");
   auto error = json.find("error");
   if (error != json.end() && error->is_object()) {
-    auto problem = ParseProblem(error->dump());
+    auto problem = Problem::FromJson(*error);
     if (problem.ok()) order.error = *std::move(problem);
   }
   return order;

@@ -213,7 +213,7 @@ absl::StatusOr<Order> OrderDriver::PlaceOrder(RunState& state) {
 
 absl::StatusOr<Order> OrderDriver::Resume(RunState& state, bool* restart) {
   *restart = false;
-  auto order = GetOrder(state, state.progress->order_url);
+  auto order = Get(state, state.progress->order_url, FetchOrder);
   const char* reason = nullptr;
   if (!order.ok()) {
     if (order.status().code() != absl::StatusCode::kNotFound &&
@@ -271,70 +271,55 @@ absl::Status OrderDriver::WaitBeforePoll(RunState& state, const std::string& url
   return SleepUntil(state, until);
 }
 
-absl::StatusOr<Order> OrderDriver::GetOrder(RunState& state, const std::string& url) {
+template <typename T>
+absl::StatusOr<T> OrderDriver::Get(RunState& state, const std::string& url, Fetch<T> fetch) {
   auto it = state.not_before.find(url);
   if (it != state.not_before.end()) RETURN_IF_ERROR(SleepUntil(state, it->second));
-  auto order = FetchOrder(*client_, url);
-  if (order.ok()) NoteRetryAfter(state.not_before, url, order->retry_after);
-  return order;
+  absl::StatusOr<T> resource = fetch(*client_, url);
+  if (resource.ok()) NoteRetryAfter(state.not_before, url, resource->retry_after);
+  return resource;
 }
 
-absl::StatusOr<Authorization> OrderDriver::GetAuthorization(RunState& state,
-                                                            const std::string& url) {
-  auto it = state.not_before.find(url);
-  if (it != state.not_before.end()) RETURN_IF_ERROR(SleepUntil(state, it->second));
-  auto authz = FetchAuthorization(*client_, url);
-  if (authz.ok()) NoteRetryAfter(state.not_before, url, authz->retry_after);
-  return authz;
+template <typename T, typename StillWaiting>
+absl::StatusOr<T> OrderDriver::Poll(RunState& state, const std::string& url, Fetch<T> fetch,
+                                    StillWaiting still_waiting) {
+  absl::Duration interval = options_.initial_poll_interval;
+  int transient = 0;
+  while (true) {
+    RETURN_IF_ERROR(WaitBeforePoll(state, url, &interval));
+    absl::StatusOr<T> resource = fetch(*client_, url);
+    if (!resource.ok()) {
+      if (resource.status().code() == absl::StatusCode::kUnavailable &&
+          ++transient <= options_.max_transient_poll_errors) {
+        NoteRetryAfter(state.not_before, url, RetryAfterOf(resource.status()));
+        continue;
+      }
+      return resource.status();
+    }
+    transient = 0;
+    NoteRetryAfter(state.not_before, url, resource->retry_after);
+    if (!still_waiting(*resource)) return resource;
+  }
 }
 
 absl::StatusOr<Authorization> OrderDriver::PollAuthorization(RunState& state,
                                                              const std::string& url) {
-  absl::Duration interval = options_.initial_poll_interval;
-  int transient = 0;
-  while (true) {
-    RETURN_IF_ERROR(WaitBeforePoll(state, url, &interval));
-    auto authz = FetchAuthorization(*client_, url);
-    if (!authz.ok()) {
-      if (authz.status().code() == absl::StatusCode::kUnavailable &&
-          ++transient <= options_.max_transient_poll_errors) {
-        NoteRetryAfter(state.not_before, url, RetryAfterOf(authz.status()));
-        continue;
-      }
-      return authz.status();
-    }
-    transient = 0;
-    NoteRetryAfter(state.not_before, url, authz->retry_after);
-    if (authz->status != "pending" && authz->status != "processing") return authz;
-  }
+  return Poll(state, url, FetchAuthorization, [](const Authorization& authz) {
+    return authz.status == "pending" || authz.status == "processing";
+  });
 }
 
 absl::StatusOr<Order> OrderDriver::PollOrder(RunState& state, const std::string& url,
                                              const std::string& while_status) {
-  absl::Duration interval = options_.initial_poll_interval;
-  int transient = 0;
-  while (true) {
-    RETURN_IF_ERROR(WaitBeforePoll(state, url, &interval));
-    auto order = FetchOrder(*client_, url);
-    if (!order.ok()) {
-      if (order.status().code() == absl::StatusCode::kUnavailable &&
-          ++transient <= options_.max_transient_poll_errors) {
-        NoteRetryAfter(state.not_before, url, RetryAfterOf(order.status()));
-        continue;
-      }
-      return order.status();
-    }
-    transient = 0;
-    NoteRetryAfter(state.not_before, url, order->retry_after);
-    if (order->status != while_status) return order;
-  }
+  return Poll(state, url, FetchOrder,
+              [&while_status](const Order& order) { return order.status == while_status; });
 }
 
 absl::Status OrderDriver::Authorize(RunState& state, const Order& order) {
   CleanupGuard cleanup(state.solver);
   std::vector<std::string> to_poll;
   for (const std::string& url : order.authorizations) {
-    ASSIGN_OR_RETURN(Authorization authz, GetAuthorization(state, url));
+    ASSIGN_OR_RETURN(Authorization authz, Get(state, url, FetchAuthorization));
     if (authz.status == "valid") {
       CF_LOG(INFO) << "authorization already valid (reused)"
                    << Kv("issuance", state.request.issuance_id)
@@ -400,7 +385,7 @@ absl::Status OrderDriver::Authorize(RunState& state, const Order& order) {
 absl::Status OrderDriver::InvalidOrderError(RunState& state, const Order& order) {
   // Prefer the failed challenge's detail: it says what the CA saw.
   for (const std::string& url : order.authorizations) {
-    auto authz = GetAuthorization(state, url);
+    auto authz = Get(state, url, FetchAuthorization);
     if (!authz.ok()) continue;
     const Challenge* failed = authz->FailedChallenge();
     if (authz->status == "invalid" || failed != nullptr) {
@@ -477,7 +462,7 @@ absl::StatusOr<IssuedCertificate> OrderDriver::Run(const OrderRequest& request,
     if (order.status == "pending") {
       RETURN_IF_ERROR(Save(state, kStepAuthorizing));
       RETURN_IF_ERROR(Authorize(state, order));
-      ASSIGN_OR_RETURN(order, GetOrder(state, order.url));
+      ASSIGN_OR_RETURN(order, Get(state, order.url, FetchOrder));
       if (order.status == "pending") {
         ASSIGN_OR_RETURN(order, PollOrder(state, order.url, "pending"));
       }
@@ -521,7 +506,7 @@ absl::StatusOr<IssuedCertificate> OrderDriver::Run(const OrderRequest& request,
                       << Kv("error", finalized.status().message());
       absl::Duration interval = options_.initial_poll_interval;
       RETURN_IF_ERROR(WaitBeforePoll(state, order_url, &interval));
-      ASSIGN_OR_RETURN(order, GetOrder(state, order_url));
+      ASSIGN_OR_RETURN(order, Get(state, order_url, FetchOrder));
     } else if (order.status == "processing") {
       ASSIGN_OR_RETURN(order, PollOrder(state, order.url, "processing"));
     } else if (order.status == "valid") {

@@ -117,9 +117,17 @@ class OrderDriver {
   absl::StatusOr<Authorization> PollAuthorization(RunState& state, const std::string& url);
   absl::StatusOr<Order> PollOrder(RunState& state, const std::string& url,
                                   const std::string& while_status);
+  // FetchOrder or FetchAuthorization.
+  template <typename T>
+  using Fetch = absl::StatusOr<T> (*)(AcmeClient& client, const std::string& url);
+  // Fetches `url` until `still_waiting(resource)` is false, waiting before each fetch
+  // (WaitBeforePoll) and retrying up to max_transient_poll_errors Unavailable errors.
+  template <typename T, typename StillWaiting>
+  absl::StatusOr<T> Poll(RunState& state, const std::string& url, Fetch<T> fetch,
+                         StillWaiting still_waiting);
   // Fetch an order / authorization, first waiting out any Retry-After the CA gave for it.
-  absl::StatusOr<Order> GetOrder(RunState& state, const std::string& url);
-  absl::StatusOr<Authorization> GetAuthorization(RunState& state, const std::string& url);
+  template <typename T>
+  absl::StatusOr<T> Get(RunState& state, const std::string& url, Fetch<T> fetch);
   // Sleeps until `until` (no-op when past); DeadlineExceeded when it is past the deadline.
   absl::Status SleepUntil(RunState& state, absl::Time until);
   // Sleeps `*interval` (doubled for next time) or until the resource's Retry-After.

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/acme/json_fields.h"
 #include "server/acme/retry_after.h"
 
 namespace certfleet::acme {
@@ -65,12 +66,6 @@ std::string ShortTypeOf(std::string_view type) {
   return std::string(type);
 }
 
-std::string GetString(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_string()) return "";
-  return it->get<std::string>();
-}
-
 std::string FormatUtc(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
@@ -81,14 +76,6 @@ void AttachRetryAfter(absl::Status* status, std::optional<absl::Time> retry_afte
                      absl::Cord(FormatUtc(*retry_after)));
 }
 
-std::optional<absl::Time> ReadRetryAfter(const HttpResponse& response, absl::Time now) {
-  std::string value = response.headers.Get("Retry-After");
-  if (value.empty()) return std::nullopt;
-  auto t = ParseRetryAfter(value, now);
-  if (!t.ok()) return std::nullopt;
-  return *t;
-}
-
 }  // namespace
 
 static absl::Status ErrorBodyToStatus(const HttpResponse& response, absl::Time now);
@@ -96,13 +83,17 @@ static absl::Status ErrorBodyToStatus(const HttpResponse& response, absl::Time n
 std::string Problem::ShortType() const { return ShortTypeOf(type); }
 
 absl::StatusOr<Problem> ParseProblem(std::string_view body) {
-  nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  return Problem::FromJson(
+      nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false));
+}
+
+absl::StatusOr<Problem> Problem::FromJson(const nlohmann::json& doc) {
   if (!doc.is_object()) {
     return absl::InvalidArgumentError("problem document is not a JSON object");
   }
   Problem problem;
-  problem.type = GetString(doc, "type");
-  problem.detail = GetString(doc, "detail");
+  problem.type = JsonString(doc, "type");
+  problem.detail = JsonString(doc, "detail");
   auto status_it = doc.find("status");
   if (status_it != doc.end() && status_it->is_number_integer()) {
     problem.status = status_it->get<int>();
@@ -112,12 +103,12 @@ absl::StatusOr<Problem> ParseProblem(std::string_view body) {
     for (const auto& sub : *subs) {
       if (!sub.is_object()) continue;
       Subproblem sp;
-      sp.type = GetString(sub, "type");
-      sp.detail = GetString(sub, "detail");
+      sp.type = JsonString(sub, "type");
+      sp.detail = JsonString(sub, "detail");
       auto id = sub.find("identifier");
       if (id != sub.end() && id->is_object()) {
-        sp.identifier_type = GetString(*id, "type");
-        sp.identifier_value = GetString(*id, "value");
+        sp.identifier_type = JsonString(*id, "type");
+        sp.identifier_value = JsonString(*id, "value");
       }
       problem.subproblems.push_back(std::move(sp));
     }
@@ -176,7 +167,7 @@ int HttpStatusOf(const absl::Status& status) {
 }
 
 static absl::Status ErrorBodyToStatus(const HttpResponse& response, absl::Time now) {
-  std::optional<absl::Time> retry_after = ReadRetryAfter(response, now);
+  std::optional<absl::Time> retry_after = ReadRetryAfter(response.headers, now);
   std::string content_type = response.headers.Get("Content-Type");
   bool looks_json = absl::StrContains(content_type, "json") ||
                     (!response.body.empty() && response.body.front() == '{');

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -41,6 +43,10 @@ struct Problem {
 
   // The type without the ACME prefix ("badNonce"), or the type as is.
   std::string ShortType() const;
+
+  // Reads an already parsed problem document (e.g. an order's "error" member).
+  // InvalidArgument when `doc` is not a JSON object.
+  static absl::StatusOr<Problem> FromJson(const nlohmann::json& doc);
 };
 
 // Parses a problem document. InvalidArgument when `body` is not a JSON object.

@@ -64,4 +64,12 @@ absl::StatusOr<absl::Time> ParseRetryAfter(std::string_view value, absl::Time no
       absl::StrCat("Retry-After \"", text, "\" is neither delta-seconds nor an HTTP-date"));
 }
 
+std::optional<absl::Time> ReadRetryAfter(const HttpHeaders& headers, absl::Time now) {
+  std::string value = headers.Get("Retry-After");
+  if (value.empty()) return std::nullopt;
+  auto t = ParseRetryAfter(value, now);
+  if (!t.ok()) return std::nullopt;
+  return *t;
+}
+
 }  // namespace certfleet::acme

@@ -93,6 +93,21 @@ TEST(ProblemTest, NotJsonIsInvalidArgument) {
   EXPECT_EQ(ParseProblem("<html>").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ProblemTest, FromJsonReadsAParsedDocumentLikeParseProblem) {
+  std::string text = ReadTestdata("problem_subproblems.json");
+  auto problem = Problem::FromJson(nlohmann::json::parse(text));
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  auto reparsed = ParseProblem(text);
+  ASSERT_TRUE(reparsed.ok());
+  EXPECT_EQ(problem->type, reparsed->type);
+  EXPECT_EQ(problem->detail, reparsed->detail);
+  ASSERT_EQ(problem->subproblems.size(), 2u);
+  EXPECT_EQ(problem->subproblems[1].identifier_value, "example.net");
+  absl::Status not_object = Problem::FromJson(nlohmann::json::array()).status();
+  EXPECT_EQ(not_object.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(not_object.message()), HasSubstr("not a JSON object"));
+}
+
 TEST(ProblemTest, AnnotateKeepsCodeAndPayload) {
   auto problem = ParseProblem(ReadTestdata("problem_bad_nonce.json"));
   ASSERT_TRUE(problem.ok());

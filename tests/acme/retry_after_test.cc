@@ -15,6 +15,16 @@ using ::testing::HasSubstr;
 const absl::Time kExample = absl::FromUnixSeconds(784111777);
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);
 
+TEST(RetryAfterTest, ReadRetryAfterFromHeaders) {
+  HttpHeaders headers;
+  EXPECT_EQ(ReadRetryAfter(headers, kNow), std::nullopt);
+  headers.Add("retry-after", "30");
+  EXPECT_EQ(ReadRetryAfter(headers, kNow), kNow + absl::Seconds(30));
+  HttpHeaders bad;
+  bad.Add("Retry-After", "soon");
+  EXPECT_EQ(ReadRetryAfter(bad, kNow), std::nullopt);
+}
+
 TEST(RetryAfterTest, DeltaSeconds) {
   EXPECT_EQ(*ParseRetryAfter("120", kNow), kNow + absl::Seconds(120));
   EXPECT_EQ(*ParseRetryAfter(" 0 ", kNow), kNow);
