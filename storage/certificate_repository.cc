@@ -91,21 +91,6 @@ absl::Status CertificateRepository::UpdatePolicy(int64_t id, const CertificatePo
   return NotFoundUnlessChanged(db_, id);
 }
 
-absl::Status CertificateRepository::UpdateIdentifiers(
-    int64_t id, const std::vector<IdentifierRecord>& identifiers) {
-  if (identifiers.empty()) {
-    return absl::InvalidArgumentError("managed certificate has no identifiers");
-  }
-  absl::MutexLock lock(db_->mu());
-  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("UPDATE managed_certificates SET identifiers = ?, "
-                                                "updated_at = ? WHERE id = ?"));
-  RETURN_IF_ERROR(stmt.BindText(0, internal::EncodeIdentifiers(identifiers)));
-  RETURN_IF_ERROR(stmt.BindTime(1, db_->clock()->Now()));
-  RETURN_IF_ERROR(stmt.BindInt64(2, id));
-  RETURN_IF_ERROR(stmt.Run());
-  return NotFoundUnlessChanged(db_, id);
-}
-
 absl::Status CertificateRepository::UpdateState(int64_t id, std::string_view state) {
   absl::MutexLock lock(db_->mu());
   ASSIGN_OR_RETURN(

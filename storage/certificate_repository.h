@@ -52,8 +52,6 @@ class CertificateRepository {
                                        std::string_view page_token);
   // Replaces the policy; NotFound when absent.
   absl::Status UpdatePolicy(int64_t id, const CertificatePolicy& policy);
-  // Replaces the identifiers (the name stays); NotFound when absent.
-  absl::Status UpdateIdentifiers(int64_t id, const std::vector<IdentifierRecord>& identifiers);
   // Sets the state (e.g. kCertificateStateRevoked); NotFound when absent.
   absl::Status UpdateState(int64_t id, std::string_view state);
 

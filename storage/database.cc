@@ -87,8 +87,9 @@ absl::Status Statement::BindInt64(int index, int64_t value) {
 }
 
 absl::Status Statement::BindText(int index, std::string_view value) {
-  int rc = sqlite3_bind_text64(stmt_, index + 1, value.data(), value.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
+  // An empty view may have a null data(), which SQLite would bind as NULL, not as "".
+  int rc = sqlite3_bind_text64(stmt_, index + 1, value.data() != nullptr ? value.data() : "",
+                               value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   return rc == SQLITE_OK ? absl::OkStatus() : db_->ErrorStatus(rc, "bind");
 }
 

@@ -40,15 +40,16 @@ absl::StatusOr<IssuanceRecord> SelectActive(Database* db, int64_t certificate_id
 }
 
 // Applies `update` (an UPDATE ... WHERE id = ? statement whose last parameter is the id)
-// to an active issuance inside a transaction, and logs `event_kind`/`event_message` when
-// event_kind is non-empty.
-template <typename BindFn>
+// to an active issuance inside a transaction, and logs an event with `event_message` whose
+// kind is `event_kind(row before the update)`; an empty kind logs no event.
+template <typename BindFn, typename EventKindFn>
 absl::Status UpdateActive(Database* db, std::string_view id, const char* sql, BindFn bind,
-                          std::string_view event_kind, std::string_view event_message)
+                          EventKindFn event_kind_of, std::string_view event_message)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(db->mu()) {
   Transaction transaction(db);
   RETURN_IF_ERROR(transaction.Begin());
   ASSIGN_OR_RETURN(IssuanceRecord issuance, internal::SelectActiveIssuance(db, id));
+  const std::string_view event_kind = event_kind_of(issuance);
   {
     ASSIGN_OR_RETURN(Statement stmt, db->Prepare(sql));
     RETURN_IF_ERROR(bind(stmt, issuance));
@@ -64,6 +65,9 @@ absl::Status UpdateActive(Database* db, std::string_view id, const char* sql, Bi
   }
   return transaction.Commit();
 }
+
+std::string_view NoEvent(const IssuanceRecord&) { return ""; }
+std::string_view StateChangedEvent(const IssuanceRecord&) { return kEventStateChanged; }
 
 }  // namespace
 
@@ -167,11 +171,6 @@ absl::StatusOr<IssuanceRecord> IssuanceRepository::Get(std::string_view id) {
   return internal::SelectIssuance(db_, id);
 }
 
-absl::StatusOr<IssuanceRecord> IssuanceRepository::GetByRequestId(std::string_view request_id) {
-  absl::MutexLock lock(db_->mu());
-  return SelectByRequestId(db_, request_id);
-}
-
 absl::StatusOr<IssuanceRecord> IssuanceRepository::GetActiveForCertificate(
     int64_t managed_certificate_id) {
   absl::MutexLock lock(db_->mu());
@@ -205,13 +204,23 @@ absl::StatusOr<std::vector<IssuanceRecord>> IssuanceRepository::ListForCertifica
   return internal::ReadAll(stmt, internal::ReadIssuance);
 }
 
+absl::StatusOr<IssuanceRecord> IssuanceRepository::LatestForCertificate(
+    int64_t managed_certificate_id) {
+  absl::MutexLock lock(db_->mu());
+  ASSIGN_OR_RETURN(Statement stmt, db_->Prepare("SELECT " CF_ISSUANCE_COLUMNS
+                                                " FROM issuances WHERE managed_certificate_id "
+                                                "= ? ORDER BY created_at DESC, rowid DESC "
+                                                "LIMIT 1"));
+  RETURN_IF_ERROR(stmt.BindInt64(0, managed_certificate_id));
+  return internal::ReadOne(
+      stmt, internal::ReadIssuance,
+      absl::StrCat("managed certificate ", managed_certificate_id, " has no issuances"));
+}
+
 absl::Status IssuanceRepository::SaveProgress(std::string_view id, std::string_view step,
                                               std::string_view progress_json) {
   absl::MutexLock lock(db_->mu());
   absl::Time now = db_->clock()->Now();
-  // Peek at the stored step so an event is logged only when the step changes.
-  ASSIGN_OR_RETURN(IssuanceRecord current, internal::SelectIssuance(db_, id));
-  bool step_changed = current.step != step;
   return UpdateActive(
       db_, id, "UPDATE issuances SET step = ?, progress_json = ?, updated_at = ? WHERE id = ?",
       [&](Statement& stmt, const IssuanceRecord& issuance) -> absl::Status {
@@ -220,7 +229,8 @@ absl::Status IssuanceRepository::SaveProgress(std::string_view id, std::string_v
         RETURN_IF_ERROR(stmt.BindTime(2, now));
         return stmt.BindText(3, issuance.id);
       },
-      step_changed ? kEventStep : "", step);
+      // An event only when the step changes.
+      [&](const IssuanceRecord& old) { return old.step != step ? kEventStep : ""; }, step);
 }
 
 absl::Status IssuanceRepository::SaveCertKey(std::string_view id, std::string_view cert_key_pem) {
@@ -233,7 +243,7 @@ absl::Status IssuanceRepository::SaveCertKey(std::string_view id, std::string_vi
         RETURN_IF_ERROR(stmt.BindTime(1, now));
         return stmt.BindText(2, issuance.id);
       },
-      "", "");
+      NoEvent, "");
 }
 
 absl::Status IssuanceRepository::MarkRunning(std::string_view id) {
@@ -247,7 +257,7 @@ absl::Status IssuanceRepository::MarkRunning(std::string_view id) {
         RETURN_IF_ERROR(stmt.BindTime(0, now));
         return stmt.BindText(1, issuance.id);
       },
-      kEventStateChanged, IssuanceStateName(IssuanceState::kRunning));
+      StateChangedEvent, IssuanceStateName(IssuanceState::kRunning));
 }
 
 absl::Status IssuanceRepository::ScheduleRetry(std::string_view id, absl::Time next_attempt_at,
@@ -265,7 +275,7 @@ absl::Status IssuanceRepository::ScheduleRetry(std::string_view id, absl::Time n
         RETURN_IF_ERROR(stmt.BindTime(3, now));
         return stmt.BindText(4, issuance.id);
       },
-      kEventStateChanged, IssuanceStateName(IssuanceState::kPending));
+      StateChangedEvent, IssuanceStateName(IssuanceState::kPending));
 }
 
 absl::Status IssuanceRepository::Finish(std::string_view id, IssuanceState state,
@@ -289,7 +299,7 @@ absl::Status IssuanceRepository::Finish(std::string_view id, IssuanceState state
         RETURN_IF_ERROR(stmt.BindTime(4, now));
         return stmt.BindText(5, issuance.id);
       },
-      kEventStateChanged, IssuanceStateName(state));
+      StateChangedEvent, IssuanceStateName(state));
 }
 
 absl::StatusOr<int64_t> IssuanceRepository::Count(std::optional<IssuanceState> state) {

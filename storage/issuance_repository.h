@@ -46,8 +46,6 @@ class IssuanceRepository {
   absl::StatusOr<IssueResult> IssueOrJoin(const IssueRequest& request);
   // NotFound when absent.
   absl::StatusOr<IssuanceRecord> Get(std::string_view id);
-  // NotFound when no issuance has this request_id.
-  absl::StatusOr<IssuanceRecord> GetByRequestId(std::string_view request_id);
   // The active (pending/running) issuance of a certificate; NotFound when none.
   absl::StatusOr<IssuanceRecord> GetActiveForCertificate(int64_t managed_certificate_id);
   // pending and running issuances, oldest first (for resuming on start).
@@ -56,6 +54,9 @@ class IssuanceRepository {
   absl::StatusOr<std::vector<IssuanceRecord>> ListByState(IssuanceState state);
   // All issuances of a certificate, newest first.
   absl::StatusOr<std::vector<IssuanceRecord>> ListForCertificate(int64_t managed_certificate_id);
+  // The newest issuance of a certificate (the first of ListForCertificate); NotFound when
+  // it has none.
+  absl::StatusOr<IssuanceRecord> LatestForCertificate(int64_t managed_certificate_id);
   // Persists the engine checkpoint. NotFound when absent, FailedPrecondition when finished.
   absl::Status SaveProgress(std::string_view id, std::string_view step,
                             std::string_view progress_json);

@@ -148,6 +148,13 @@ absl::Status WriteMetaInt(Database* db, std::string_view key, int64_t value) {
 }
 
 absl::Status MigrateToCurrent(Database* db) {
+  {
+    // Fast path without a write transaction; the version never goes down, so a current
+    // database stays current.
+    RETURN_IF_ERROR(CheckCompatible(db));
+    ASSIGN_OR_RETURN(std::optional<int64_t> version, ReadMetaInt(db, "version"));
+    if (version.value_or(0) >= kCurrentSchemaVersion) return absl::OkStatus();
+  }
   std::optional<int64_t> from;
   int to = 0;
   for (const Migration& migration : kMigrations) {

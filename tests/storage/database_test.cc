@@ -122,6 +122,24 @@ TEST(DatabaseTest, CachedStatementIsReusedAndNestedUseGetsItsOwn) {
   ASSERT_FALSE(*outer->Step());
 }
 
+TEST(DatabaseTest, EmptyTextBindsAsEmptyStringNotNull) {
+  TempDir dir;
+  auto opened = Database::Open(dir.File("certfleet.db"));
+  ASSERT_TRUE(opened.ok());
+  Database* db = opened->get();
+  absl::MutexLock lock(db->mu());
+  auto stmt = db->Prepare("SELECT ? IS NULL, length(?)");
+  ASSERT_TRUE(stmt.ok()) << stmt.status();
+  // A default-constructed view has a null data(): it must still be "" (an OK status's
+  // message is one, and error_message is NOT NULL).
+  ASSERT_TRUE(stmt->BindText(0, std::string_view()).ok());
+  ASSERT_TRUE(stmt->BindText(1, std::string_view()).ok());
+  auto row = stmt->Step();
+  ASSERT_TRUE(row.ok() && *row);
+  EXPECT_EQ(stmt->ColumnInt64(0), 0);
+  EXPECT_EQ(stmt->ColumnInt64(1), 0);
+}
+
 TEST(DatabaseTest, ErrorsCarrySqliteMessage) {
   TempDir dir;
   auto opened = Database::Open(dir.File("certfleet.db"));

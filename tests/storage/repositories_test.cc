@@ -261,6 +261,53 @@ TEST_F(RepositoriesTest, IssueOrJoinCreatesJoinsAndHonoursRequestId) {
               StatusIs(absl::StatusCode::kInvalidArgument, "certificate name is empty"));
 }
 
+TEST_F(RepositoriesTest, LatestForCertificateIsFirstOfList) {
+  IssuanceRepository issuances(db_.get());
+  EXPECT_THAT(issuances.LatestForCertificate(42),
+              StatusIs(absl::StatusCode::kNotFound, "managed certificate 42 has no issuances"));
+
+  auto first = issuances.IssueOrJoin(Request("l.example.com"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto latest = issuances.LatestForCertificate(first->certificate.id);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->id, first->issuance.id);
+  EXPECT_EQ(latest->cert_key_pem, "CERT-KEY");
+
+  // Same created_at: the later row wins, as in ListForCertificate.
+  ASSERT_TRUE(issuances.Finish(first->issuance.id, IssuanceState::kFailed,
+                               absl::UnavailableError("down"))
+                  .ok());
+  auto second = issuances.IssueOrJoin(Request("l.example.com"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  latest = issuances.LatestForCertificate(first->certificate.id);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->id, second->issuance.id);
+  absl::Status cancelled =
+      issuances.Finish(second->issuance.id, IssuanceState::kCancelled,
+                       absl::CancelledError("cancelled"));
+  ASSERT_TRUE(cancelled.ok()) << cancelled;
+  clock_.Advance(absl::Minutes(1));
+  auto third = issuances.IssueOrJoin(Request("l.example.com"));
+  ASSERT_TRUE(third.ok()) << third.status();
+
+  auto all = issuances.ListForCertificate(first->certificate.id);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ(all->front().id, third->issuance.id);
+  EXPECT_EQ((*all)[1].id, second->issuance.id);
+  latest = issuances.LatestForCertificate(first->certificate.id);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->id, third->issuance.id);
+  EXPECT_EQ(latest->state, IssuanceState::kPending);
+
+  // Another certificate's issuances are not its.
+  auto other = issuances.IssueOrJoin(Request("m.example.com"));
+  ASSERT_TRUE(other.ok()) << other.status();
+  latest = issuances.LatestForCertificate(first->certificate.id);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->id, third->issuance.id);
+}
+
 TEST_F(RepositoriesTest, IssueOrJoinFailureLeavesNoRows) {
   Exec(
       "CREATE TRIGGER fail_issuance BEFORE INSERT ON issuances "
