@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/acme/challenge_solver.h"
-#include "server/agents/agent_policy.h"
 
 namespace certfleet::agents {
 
@@ -68,12 +67,6 @@ bool AckWaiter::ResolveWentAway() {
 bool AckWaiter::ResolveDeadlineExceeded() {
   return Resolve(absl::DeadlineExceededError(
       absl::StrCat("agent ", agent_id_, " did not acknowledge ", what_, " by the deadline")));
-}
-
-bool AgentConnection::Serves(const identifiers::Identifier& id) const {
-  const auto& names = description().names;
-  return std::any_of(names.begin(), names.end(),
-                     [&](const identifiers::Identifier& name) { return PatternCovers(name, id); });
 }
 
 bool AgentConnection::HasCapability(v1::ChallengeType type) const {

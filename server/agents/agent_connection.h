@@ -101,8 +101,6 @@ class AgentConnection {
   // Ends the stream with `status` (idempotent); outstanding waiters resolve as "went away".
   virtual void Close(const absl::Status& status) = 0;
 
-  // True when one of the accepted names covers `id` (equal, or "*.S" covering "L.S").
-  bool Serves(const identifiers::Identifier& id) const;
   // True when the agent declared `type` in its Hello.
   bool HasCapability(v1::ChallengeType type) const;
 };

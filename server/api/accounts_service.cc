@@ -22,16 +22,12 @@ absl::Status AccountsService::CheckCa(const std::string& ca) const {
 
 grpc::ServerUnaryReactor* AccountsService::Run(
     v1::Account* response, std::function<absl::StatusOr<storage::AccountRecord>()> work) {
-  auto* reactor = new AsyncUnaryReactor();
-  std::shared_ptr<CallState> state = reactor->state();
-  executor_->Post([state, response, work = std::move(work)] {
-    if (state->finished()) return;
-    absl::StatusOr<storage::AccountRecord> account = work();
-    state->Complete(ToGrpcStatus(account.status()), [&] {
-      if (account.ok()) ToProto(*account, response);
-    });
-  });
-  return reactor;
+  return RunOnExecutor<v1::Account>(
+      executor_, response, [work = std::move(work)](v1::Account* out) -> absl::Status {
+        ASSIGN_OR_RETURN(storage::AccountRecord account, work());
+        ToProto(account, out);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AccountsService::ListAccounts(grpc::CallbackServerContext* context,
@@ -40,16 +36,12 @@ grpc::ServerUnaryReactor* AccountsService::ListAccounts(grpc::CallbackServerCont
   if (auto* rejected = RejectUnauthorized(auth_, context, "Accounts.ListAccounts")) {
     return rejected;
   }
-  auto* reactor = new AsyncUnaryReactor();
-  std::shared_ptr<CallState> state = reactor->state();
-  executor_->Post([this, state, response] {
-    absl::StatusOr<std::vector<storage::AccountRecord>> list = accounts_->List();
-    state->Complete(ToGrpcStatus(list.status()), [&] {
-      if (!list.ok()) return;
-      for (const auto& a : *list) ToProto(a, response->add_accounts());
-    });
-  });
-  return reactor;
+  return RunOnExecutor<v1::ListAccountsResponse>(
+      executor_, response, [this](v1::ListAccountsResponse* out) -> absl::Status {
+        ASSIGN_OR_RETURN(std::vector<storage::AccountRecord> list, accounts_->List());
+        for (const auto& a : list) ToProto(a, out->add_accounts());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* AccountsService::GetAccount(grpc::CallbackServerContext* context,

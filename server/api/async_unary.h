@@ -7,11 +7,14 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_callback.h"
+#include "server/api/status_mapping.h"
+#include "server/issuance/executor.h"
 
 namespace certfleet::api {
 
@@ -90,6 +93,24 @@ inline void CallState::Cancelled() {
   }
   if (on_cancel) on_cancel();
   Complete(grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled"));
+}
+
+// Runs `work` on the executor and completes the call with its status; `work` fills a
+// response of its own, swapped into the gRPC-owned one only if the call is still open.
+template <typename Response>
+grpc::ServerUnaryReactor* RunOnExecutor(issuance::Executor* executor, Response* response,
+                                        std::function<absl::Status(Response*)> work) {
+  auto* reactor = new AsyncUnaryReactor();
+  std::shared_ptr<CallState> state = reactor->state();
+  executor->Post([state, response, work = std::move(work)] {
+    if (state->finished()) return;
+    Response result;
+    absl::Status status = work(&result);
+    state->Complete(ToGrpcStatus(status), [&] {
+      if (status.ok()) response->Swap(&result);
+    });
+  });
+  return reactor;
 }
 
 }  // namespace certfleet::api

@@ -20,24 +20,6 @@ namespace {
 // Waiting RPCs answer this long before the client's deadline with the issuance as it is.
 constexpr absl::Duration kDeadlineMargin = absl::Milliseconds(500);
 
-// Runs `work` on the executor and completes the call with its status; `work` fills a
-// response of its own, swapped into the gRPC-owned one only if the call is still open.
-template <typename Response>
-grpc::ServerUnaryReactor* RunOnExecutor(issuance::Executor* executor, Response* response,
-                                        std::function<absl::Status(Response*)> work) {
-  auto* reactor = new AsyncUnaryReactor();
-  std::shared_ptr<CallState> state = reactor->state();
-  executor->Post([state, response, work = std::move(work)] {
-    if (state->finished()) return;
-    Response result;
-    absl::Status status = work(&result);
-    state->Complete(ToGrpcStatus(status), [&] {
-      if (status.ok()) response->Swap(&result);
-    });
-  });
-  return reactor;
-}
-
 // Streams issuance changes: one write in flight, a guarded queue, Finish exactly once.
 class WatchReactor : public grpc::ServerWriteReactor<v1::IssuanceEvent> {
  public:

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/issuance/identifier_records.h"
 
 namespace certfleet::server {
 
@@ -10,13 +11,7 @@ std::vector<issuance::InstallResult> AgentInstaller::Install(
     const storage::CertificateVersionRecord& version) {
   agents::InstallRequest request;
   request.certificate_name = certificate.name;
-  for (const auto& id : certificate.identifiers) {
-    identifiers::Identifier name;
-    name.type = id.type == "ip" ? identifiers::IdentifierType::kIp
-                                : identifiers::IdentifierType::kDns;
-    name.value = id.value;
-    request.names.push_back(std::move(name));
-  }
+  request.names = issuance::FromRecords(certificate.identifiers);
   request.fullchain_pem = version.chain_pem;
   request.private_key_pem = version.key_pem;
   request.serial = version.serial_hex;

@@ -10,22 +10,9 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "server/app/config.h"
 
 namespace certfleet::server {
-namespace {
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  return out;
-}
-
-}  // namespace
 
 App::App(ServerConfig config, AppOptions options)
     : config_(std::move(config)), options_(std::move(options)) {}
@@ -96,8 +83,8 @@ absl::Status App::Start() {
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (!config_.tls_cert_file.empty()) {
-    ASSIGN_OR_RETURN(std::string cert, ReadWholeFile(config_.tls_cert_file));
-    ASSIGN_OR_RETURN(std::string key, ReadWholeFile(config_.tls_key_file));
+    ASSIGN_OR_RETURN(std::string cert, ReadFile(config_.tls_cert_file));
+    ASSIGN_OR_RETURN(std::string key, ReadFile(config_.tls_key_file));
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({key, cert});
     credentials = grpc::SslServerCredentials(ssl);

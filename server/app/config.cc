@@ -22,6 +22,7 @@
 #include "common/crypto/x509.h"
 #include "common/status_macros.h"
 #include "server/acme/challenge_solver.h"
+#include "server/issuance/request_validation.h"
 
 namespace certfleet::server {
 namespace {
@@ -97,10 +98,6 @@ absl::Status RequireObject(const json& value, const std::string& path) {
   return absl::OkStatus();
 }
 
-bool IsCaNameChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-}
-
 bool IsBase64Url(const std::string& s) {
   for (char c : s) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
@@ -111,14 +108,6 @@ bool IsBase64Url(const std::string& s) {
 }
 
 bool FileReadable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Splits "host:port" / "[v6]:port"; false when malformed.
 bool SplitHostPort(const std::string& address, std::string* host, int* port) {
@@ -199,6 +188,14 @@ absl::Status ParseCa(const std::string& name, const json& value, issuance::CaSet
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 absl::StatusOr<absl::Duration> ParseConfigDuration(const std::string& text) {
   absl::Duration d;
@@ -492,8 +489,7 @@ absl::Status ValidateConfig(const ServerConfig& config) {
   }
   for (const auto& [name, ca] : config.cas) {
     std::string path = absl::StrCat("cas.", name);
-    bool name_ok = !name.empty() && name.size() <= 64;
-    for (char c : name) name_ok = name_ok && IsCaNameChar(c);
+    bool name_ok = !name.empty() && issuance::ValidateCaName(name).ok();
     if (!name_ok) return ConfigError(path, "CA names must be 1-64 characters of [A-Za-z0-9._-]");
     if (ca.directory_url.empty()) return ConfigError(Child(path, "directory_url"), "required");
     if (!absl::StartsWith(ca.directory_url, "https://")) {

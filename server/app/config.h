@@ -87,6 +87,9 @@ absl::Status ValidateConfig(const ServerConfig& config);
 // InvalidArgument otherwise.
 absl::StatusOr<absl::Duration> ParseConfigDuration(const std::string& text);
 
+// The whole file at `path`; NotFound "cannot read <path>" when it cannot be opened.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
 // True when `listen` ("host:port") names a loopback host (127.0.0.0/8, ::1, localhost).
 bool IsLoopbackListenAddress(const std::string& listen);
 

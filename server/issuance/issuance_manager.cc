@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "server/acme/certificate.h"
 #include "server/acme/problem.h"
+#include "server/issuance/identifier_records.h"
 #include "server/issuance/request_validation.h"
 
 namespace certfleet::issuance {
@@ -23,24 +24,6 @@ using storage::IssuanceState;
 using storage::ManagedCertificateRecord;
 
 constexpr absl::Duration kSchedulerTick = absl::Milliseconds(100);
-
-std::vector<storage::IdentifierRecord> ToRecords(const std::vector<identifiers::Identifier>& ids) {
-  std::vector<storage::IdentifierRecord> out;
-  for (const auto& id : ids) out.push_back({std::string(id.TypeString()), id.value});
-  return out;
-}
-
-std::vector<identifiers::Identifier> FromRecords(
-    const std::vector<storage::IdentifierRecord>& records) {
-  std::vector<identifiers::Identifier> out;
-  for (const auto& r : records) {
-    identifiers::Identifier id;
-    id.type = r.type == "ip" ? identifiers::IdentifierType::kIp : identifiers::IdentifierType::kDns;
-    id.value = r.value;
-    out.push_back(std::move(id));
-  }
-  return out;
-}
 
 std::string NamesOf(const ManagedCertificateRecord& cert) {
   std::vector<std::string> names;
@@ -233,8 +216,13 @@ absl::StatusOr<CertificateView> IssuanceManager::GetCertificate(const std::strin
     return absl::NotFoundError(absl::StrCat("certificate \"", name, "\" not found"));
   }
   RETURN_IF_ERROR(cert.status());
+  return CertificateViewOf(*std::move(cert));
+}
+
+absl::StatusOr<CertificateView> IssuanceManager::CertificateViewOf(
+    ManagedCertificateRecord cert) {
   CertificateView view;
-  view.certificate = *std::move(cert);
+  view.certificate = std::move(cert);
   absl::StatusOr<storage::CertificateVersionRecord> latest =
       versions_.Latest(view.certificate.id);
   if (latest.ok()) {
@@ -243,11 +231,13 @@ absl::StatusOr<CertificateView> IssuanceManager::GetCertificate(const std::strin
   } else if (!absl::IsNotFound(latest.status())) {
     return latest.status();
   }
-  ASSIGN_OR_RETURN(std::vector<IssuanceRecord> issuances,
-                   issuances_.ListForCertificate(view.certificate.id));
-  if (!issuances.empty()) {
-    issuances.front().cert_key_pem.clear();
-    view.latest_issuance = std::move(issuances.front());
+  absl::StatusOr<IssuanceRecord> issuance =
+      issuances_.LatestForCertificate(view.certificate.id);
+  if (issuance.ok()) {
+    issuance->cert_key_pem.clear();
+    view.latest_issuance = *std::move(issuance);
+  } else if (!absl::IsNotFound(issuance.status())) {
+    return issuance.status();
   }
   return view;
 }
@@ -274,7 +264,7 @@ absl::StatusOr<CertificateViewPage> IssuanceManager::ListCertificates(
     }
     RETURN_IF_ERROR(stored.status());
     for (const ManagedCertificateRecord& cert : stored->certificates) {
-      ASSIGN_OR_RETURN(CertificateView view, GetCertificate(cert.name));
+      ASSIGN_OR_RETURN(CertificateView view, CertificateViewOf(cert));
       if (query.latest_issuance_state.has_value() &&
           (!view.latest_issuance.has_value() ||
            view.latest_issuance->state != *query.latest_issuance_state)) {
@@ -730,15 +720,15 @@ absl::StatusOr<int> IssuanceManager::CheckRenewals() {
       absl::StatusOr<storage::CertificateVersionRecord> latest = versions_.Latest(cert.id);
       if (!latest.ok()) continue;  // Never issued: nothing to renew.
       if (now < latest->not_after - RenewWindow(cert, *latest)) continue;
-      ASSIGN_OR_RETURN(std::vector<IssuanceRecord> issuances,
-                       issuances_.ListForCertificate(cert.id));
-      if (!issuances.empty()) {
-        const IssuanceRecord& last = issuances.front();
-        if (storage::IsActive(last.state)) continue;
-        if (last.state == IssuanceState::kFailed && last.finished_at.has_value() &&
-            now < *last.finished_at + options_.renewal_retry_delay) {
+      absl::StatusOr<IssuanceRecord> last = issuances_.LatestForCertificate(cert.id);
+      if (last.ok()) {
+        if (storage::IsActive(last->state)) continue;
+        if (last->state == IssuanceState::kFailed && last->finished_at.has_value() &&
+            now < *last->finished_at + options_.renewal_retry_delay) {
           continue;
         }
+      } else if (!absl::IsNotFound(last.status())) {
+        return last.status();
       }
       storage::IssueRequest request;
       request.name = cert.name;

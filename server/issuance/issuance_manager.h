@@ -167,6 +167,8 @@ class IssuanceManager {
 
   absl::StatusOr<IssuanceView> Record(const storage::IssueRequest& request);
   absl::StatusOr<IssuanceView> View(storage::IssuanceRecord issuance);
+  // The view of a stored certificate: its current version and latest issuance (no keys).
+  absl::StatusOr<CertificateView> CertificateViewOf(storage::ManagedCertificateRecord cert);
   void PublishById(const std::string& issuance_id);
   void Publish(const IssuanceView& view);
   void Enqueue(const std::string& issuance_id, std::optional<absl::Time> not_before);
