@@ -12,10 +12,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/bio_contents.h"
 #include "common/crypto/openssl_error.h"
 
 namespace certfleet::crypto {
 namespace {
+
+using internal::BioContents;
 
 constexpr KeyType kAllTypes[] = {KeyType::kEcdsaP256, KeyType::kEcdsaP384, KeyType::kRsa2048,
                                  KeyType::kRsa3072, KeyType::kRsa4096};
@@ -59,14 +62,6 @@ absl::StatusOr<KeyType> TypeOf(EVP_PKEY* pkey) {
       return absl::InvalidArgumentError(
           absl::StrCat("unsupported key algorithm (id ", EVP_PKEY_id(pkey), ")"));
   }
-}
-
-// Copies a memory BIO's contents.
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);  // NOLINT(runtime/int)
-  if (len <= 0 || data == nullptr) return "";
-  return std::string(data, static_cast<size_t>(len));
 }
 
 // Never prompt for a passphrase: encrypted keys simply fail to parse.

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/bio_contents.h"
 #include "common/crypto/openssl_error.h"
 #include "common/crypto/subject_alt_name.h"
 #include "common/status_macros.h"
@@ -101,9 +102,7 @@ absl::StatusOr<ChallengeCertificate> CreateTlsAlpnCertificate(std::string_view i
   if (bio == nullptr || PEM_write_bio_X509(bio.get(), cert.get()) != 1) {
     return OpenSslInternal("PEM_write_bio_X509");
   }
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);  // NOLINT(runtime/int)
-  std::string pem(data, static_cast<size_t>(len));
+  std::string pem = internal::BioContents(bio.get());
   return ChallengeCertificate{std::move(key), std::move(cert), std::move(pem)};
 }
 

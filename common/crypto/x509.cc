@@ -10,21 +10,17 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/bio_contents.h"
 #include "common/crypto/openssl_error.h"
 #include "common/crypto/subject_alt_name.h"
 
 namespace certfleet::crypto {
 namespace {
 
+using internal::BioContents;
+
 constexpr std::string_view kBeginCert = "-----BEGIN CERTIFICATE-----";
 constexpr std::string_view kEndCert = "-----END CERTIFICATE-----";
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);  // NOLINT(runtime/int)
-  if (len <= 0 || data == nullptr) return "";
-  return std::string(data, static_cast<size_t>(len));
-}
 
 std::string NameToString(const X509_NAME* name) {
   UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));

@@ -57,7 +57,8 @@ ClientHelloResult Invalid(std::string why) {
   return r;
 }
 
-// server_name extension body (RFC 6066 section 3).
+}  // namespace
+
 bool ParseServerName(std::string_view body, std::string* name) {
   Reader r(body);
   size_t list_len = 0;
@@ -74,7 +75,6 @@ bool ParseServerName(std::string_view body, std::string* name) {
   return !name->empty();
 }
 
-// ALPN extension body (RFC 7301 section 3.1).
 bool ParseAlpn(std::string_view body, std::vector<std::string>* protos) {
   Reader r(body);
   size_t list_len = 0;
@@ -87,6 +87,8 @@ bool ParseAlpn(std::string_view body, std::vector<std::string>* protos) {
   }
   return true;
 }
+
+namespace {
 
 // The ClientHello body (after the 4-byte handshake header).
 ClientHelloResult ParseBody(std::string_view body) {

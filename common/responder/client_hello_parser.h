@@ -41,6 +41,14 @@ struct ClientHelloResult {
 // kMaxClientHelloBytes.
 ClientHelloResult ParseClientHello(std::string_view data);
 
+// Parses a server_name extension body (RFC 6066 section 3) into `name`, which must be
+// empty on entry. False when the body is malformed, has no host_name or more than one.
+bool ParseServerName(std::string_view body, std::string* name);
+
+// Parses an ALPN extension body (RFC 7301 section 3.1), appending the protocol names to
+// `protos`. False when the body is malformed or the list (or a name) is empty.
+bool ParseAlpn(std::string_view body, std::vector<std::string>* protos);
+
 // True when the result offers exactly the ALPN protocol `proto` among its list.
 bool OffersAlpn(const ClientHelloResult& hello, std::string_view proto);
 

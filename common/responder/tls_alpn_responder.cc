@@ -196,39 +196,9 @@ struct Challenge {
   crypto::ChallengeCertificate certificate;
 };
 
-// Does the ALPN extension body (RFC 7301 ProtocolNameList) offer `proto`?
-bool AlpnOffers(const unsigned char* data, size_t len, std::string_view proto) {
-  if (len < 2) return false;
-  size_t list_len = (static_cast<size_t>(data[0]) << 8) | data[1];
-  if (list_len + 2 != len) return false;
-  size_t i = 2;
-  while (i < len) {
-    size_t n = data[i];
-    if (n == 0 || i + 1 + n > len) return false;
-    if (std::string_view(reinterpret_cast<const char*>(data + i + 1), n) == proto) return true;
-    i += 1 + n;
-  }
-  return false;
-}
-
-// Extracts the host_name from a server_name extension body (RFC 6066 section 3).
-bool ParseSni(const unsigned char* data, size_t len, std::string* name) {
-  if (len < 2) return false;
-  size_t list_len = (static_cast<size_t>(data[0]) << 8) | data[1];
-  if (list_len + 2 != len) return false;
-  size_t i = 2;
-  while (i + 3 <= len) {
-    unsigned char type = data[i];
-    size_t n = (static_cast<size_t>(data[i + 1]) << 8) | data[i + 2];
-    if (i + 3 + n > len) return false;
-    if (type == 0) {
-      if (n == 0) return false;
-      name->assign(reinterpret_cast<const char*>(data + i + 3), n);
-      return true;
-    }
-    i += 3 + n;
-  }
-  return false;
+// Views an extension body returned by SSL_client_hello_get0_ext.
+std::string_view ExtensionBody(const unsigned char* data, size_t len) {
+  return std::string_view(reinterpret_cast<const char*>(data), len);
 }
 
 // Normalises an identifier and returns the SNI a validator sends for it.
@@ -345,15 +315,17 @@ class TlsAlpnResponderImpl : public TlsAlpnResponder {
     auto* conn = static_cast<Connection*>(SSL_get_app_data(ssl));
     const unsigned char* data = nullptr;
     size_t len = 0;
+    std::vector<std::string> alpn;
     if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &data,
                                    &len) ||
-        !AlpnOffers(data, len, kAcmeTlsAlpn)) {
+        !ParseAlpn(ExtensionBody(data, len), &alpn) ||
+        std::find(alpn.begin(), alpn.end(), kAcmeTlsAlpn) == alpn.end()) {
       *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
       return SSL_CLIENT_HELLO_ERROR;
     }
     std::string sni;
     if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &data, &len) ||
-        !ParseSni(data, len, &sni)) {
+        !ParseServerName(ExtensionBody(data, len), &sni)) {
       *alert = SSL_AD_UNRECOGNIZED_NAME;
       return SSL_CLIENT_HELLO_ERROR;
     }
