@@ -224,5 +224,29 @@ TEST(ClientHelloParserTest, RandomTruncationsAndBitFlipsNeverCrash) {
   }
 }
 
+TEST(ExtensionBodyTest, ParsesServerName) {
+  std::string name;
+  EXPECT_TRUE(ParseServerName(std::string("\x00\x06\x00\x00\x03" "a.b", 8), &name));
+  EXPECT_EQ(name, "a.b");
+  name.clear();
+  EXPECT_FALSE(ParseServerName(std::string("\x00\x06\x00\x00\x04" "a.b", 8), &name));
+  name.clear();
+  EXPECT_FALSE(ParseServerName(std::string("\x00\x00", 2), &name));
+  name.clear();
+  EXPECT_FALSE(ParseServerName(std::string("\x00", 1), &name));
+}
+
+TEST(ExtensionBodyTest, ParsesAlpn) {
+  std::vector<std::string> protos;
+  EXPECT_TRUE(ParseAlpn(std::string("\x00\x06\x02h2\x02h3", 8), &protos));
+  EXPECT_THAT(protos, ElementsAre("h2", "h3"));
+  protos.clear();
+  EXPECT_FALSE(ParseAlpn(std::string("\x00\x06\x02h2\x03h3", 8), &protos));
+  protos.clear();
+  EXPECT_FALSE(ParseAlpn(std::string("\x00\x03\x00h2", 5), &protos));
+  protos.clear();
+  EXPECT_FALSE(ParseAlpn(std::string("\x00\x00", 2), &protos));
+}
+
 }  // namespace
 }  // namespace certfleet::responder
