@@ -37,6 +37,7 @@
 #include "certfleet/v1/certificates.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/pebble_fixture.h"
+#include "tests/support/poll.h"
 
 namespace certfleet::bench {
 namespace {
@@ -44,10 +45,13 @@ namespace {
 using json = nlohmann::json;
 using testing::PebbleFixture;
 using testing::PebbleOptions;
+using testing::PollUntil;
 
 constexpr char kDomain[] = "certfleet.test";
 constexpr char kAgentId[] = "bench-agent";
 constexpr char kLegoEmail[] = "bench@example.com";
+// How often the bench polls for a server or agent to come up.
+constexpr absl::Duration kPollInterval = absl::Milliseconds(20);
 // Pebble's fairness settings, set explicitly (the fixture's defaults too).
 const std::map<std::string, std::string> kPebbleEnv = {
     {"PEBBLE_VA_NOSLEEP", "1"}, {"PEBBLE_AUTHZREUSE", "0"}, {"PEBBLE_WFE_NONCEREJECT", "0"}};
@@ -140,16 +144,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Polls `done` every 20 ms until it holds or `timeout` passes.
-bool PollUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (done()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return done();
-}
-
 std::string Tail(const std::string& text, size_t max = 2000) {
   return text.size() <= max ? text : "..." + text.substr(text.size() - max);
 }
@@ -221,7 +215,7 @@ class CertfleetSide {
               std::string text(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)));
               return absl::SimpleAtoi(text, &port) && port > 0;
             },
-            absl::Seconds(30)) ||
+            absl::Seconds(30), kPollInterval) ||
         !server_->Running()) {
       return absl::UnavailableError(
           absl::StrCat("certfleet-server did not start:\n", Tail(server_->Stderr())));
@@ -264,7 +258,7 @@ class CertfleetSide {
           }
           return false;
         },
-        absl::Seconds(30));
+        absl::Seconds(30), kPollInterval);
     if (!connected || !agent_->Running()) {
       return absl::UnavailableError(
           absl::StrCat("certfleet-agent did not connect:\n", Tail(agent_->Stderr())));

@@ -72,13 +72,4 @@ bool WriteFileWithMode(const std::string& path, const std::string& content, int 
   return close(fd) == 0 && ok;
 }
 
-bool PollUntil(const std::function<bool()>& condition, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(50));  // Poll interval of a real condition.
-  }
-}
-
 }  // namespace certfleet::e2e

@@ -6,13 +6,13 @@
 
 #include <sys/types.h>
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/poll.h"
 
 namespace certfleet::e2e {
 
@@ -68,7 +68,8 @@ std::string ReadFileOrEmpty(const std::string& path);
 // Writes `content` to `path` with permission `mode`; false on failure.
 bool WriteFileWithMode(const std::string& path, const std::string& content, int mode);
 
-// Polls `condition` (every 50 ms) until it holds or `timeout` passes; returns whether it held.
-bool PollUntil(const std::function<bool()>& condition, absl::Duration timeout);
+// PollUntil (every 50 ms unless told) and BuildDir, shared with the integration tests.
+using testing::BuildDir;
+using testing::PollUntil;
 
 }  // namespace certfleet::e2e

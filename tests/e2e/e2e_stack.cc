@@ -2,7 +2,6 @@
 
 #include <signal.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
@@ -14,11 +13,6 @@
 namespace certfleet::e2e {
 
 using nlohmann::json;
-
-std::string BuildDir() {
-  const char* dir = std::getenv("CERTFLEET_BUILD_DIR");
-  return dir != nullptr ? dir : "";
-}
 
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";

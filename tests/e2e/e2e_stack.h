@@ -19,9 +19,6 @@
 
 namespace certfleet::e2e {
 
-// $CERTFLEET_BUILD_DIR (where the certfleet binaries are built), "" when unset.
-std::string BuildDir();
-
 // `s` single-quoted for /bin/sh.
 std::string ShellQuote(const std::string& s);
 

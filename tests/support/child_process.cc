@@ -1,8 +1,9 @@
 #include "tests/support/child_process.h"
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +93,11 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnOpt
     if (null_in >= 0) dup2(null_in, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
+#ifdef SYS_close_range
+    // Leaves the program nothing of ours but stdin/stdout/stderr, even descriptors opened
+    // elsewhere in the test without O_CLOEXEC (the exec-error pipe is CLOEXEC already).
+    syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+#endif
     // Unblock every signal: gtest or gRPC threads may have blocked some.
     sigset_t none;
     sigemptyset(&none);

@@ -28,7 +28,8 @@ struct SpawnOptions {
   bool exec_failure_exits_127 = false;
 };
 
-// Starts argv[0] (a path) with `argv`, stdin from /dev/null and every signal unblocked.
+// Starts argv[0] (a path) with `argv`, stdin from /dev/null, every signal unblocked and no
+// other inherited descriptor (close-on-exec set on all from 3 up).
 // InvalidArgument for an empty argv; Unavailable ("cannot start <argv[0]>: <reason>") when
 // the files cannot be opened, fork fails, or (unless exec_failure_exits_127) exec fails.
 // The child gets SIGKILL when the spawning thread (or the whole test) dies.

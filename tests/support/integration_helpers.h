@@ -1,39 +1,20 @@
 #pragma once
 
-// Small helpers the process-level integration tests share: where the binaries are, polling
-// for a condition, and reading the server's SQLite file.
+// Small helpers the process-level integration tests share: where the binaries are and polling
+// for a condition (tests/support/poll.h), and reading the server's SQLite file.
 
 #include <sqlite3.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/support/poll.h"
 
 namespace certfleet::testing {
-
-// $CERTFLEET_BUILD_DIR (where the certfleet binaries are built), "" when unset.
-inline std::string BuildDir() {
-  const char* dir = std::getenv("CERTFLEET_BUILD_DIR");
-  return dir != nullptr ? dir : "";
-}
-
-// Polls `condition` (every 50 ms) until it holds or `timeout` passes; returns whether it held.
-template <typename F>
-bool PollUntil(F condition, absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(50));  // Poll interval of a real condition.
-  }
-}
 
 // Row counts and queries on an SQLite file (the server's database), opened read-only; open and
 // query errors are gtest failures.

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -14,12 +13,9 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,24 +37,26 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/crypto/openssl_ptr.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/child_process.h"
 #include "tests/support/test_pki.h"
-
-extern char** environ;
 
 namespace certfleet::testing {
 
 using crypto::UniquePtr;
+using child_process::ReadFileOrEmpty;
 
 namespace {
 
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kPollPause = std::chrono::milliseconds(50);
-constexpr auto kStopGrace = std::chrono::seconds(5);
+constexpr absl::Duration kStopGrace = absl::Seconds(5);
+constexpr absl::Duration kStopPoll = absl::Milliseconds(10);
 constexpr int kStartAttempts = 3;
 constexpr size_t kLogTailBytes = 3000;
 
@@ -70,13 +68,6 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
   out.close();
   if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
-}
-
-std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::string Tail(const std::string& text, size_t n) {
@@ -204,118 +195,45 @@ bool DnsAnswers(int port) {
 // ---------------------------------------------------------------- processes
 
 struct Child {
-  pid_t pid = -1;
+  pid_t pid = -1;  // -1 until started.
+  bool reaped = false;
+  int exit_code = -1;
   std::string name;
   std::string log_path;
 };
 
-// Starts `argv` (argv[0] a full path) with `env`, stdout+stderr appended to `log_path`,
-// stdin from /dev/null. The child is killed if this thread's process dies.
+// Starts `argv` (argv[0] a full path) with `env` added to this process's environment,
+// stdout+stderr appended to `log_path`. The child is killed if the spawning thread dies.
 absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
-                            const std::vector<std::string>& env, const std::string& log_path) {
-  std::vector<char*> c_argv;
-  for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
-  c_argv.push_back(nullptr);
-  std::vector<char*> c_env;
-  for (const auto& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
-  c_env.push_back(nullptr);
-
-  int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    return absl::InternalError(absl::StrCat("open ", log_path, ": ", strerror(errno)));
-  }
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int err_pipe[2];
-  if (null_fd < 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    int e = errno;
-    close(log_fd);
-    if (null_fd >= 0) close(null_fd);
-    return absl::InternalError(absl::StrCat("spawn setup: ", strerror(e)));
-  }
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Child: async-signal-safe calls only.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(126);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    dup2(null_fd, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-#ifdef SYS_close_range
-    syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
-#endif
-    execve(c_argv[0], c_argv.data(), c_env.data());
-    int e = errno;
-    ssize_t ignored = write(err_pipe[1], &e, sizeof(e));
-    (void)ignored;
-    _exit(127);
-  }
-  int fork_errno = errno;
-  close(err_pipe[1]);
-  close(log_fd);
-  close(null_fd);
-  if (pid < 0) {
-    close(err_pipe[0]);
-    return absl::InternalError(absl::StrCat("fork: ", strerror(fork_errno)));
-  }
-  int child_errno = 0;
-  ssize_t n;
-  do {
-    n = read(err_pipe[0], &child_errno, sizeof(child_errno));
-  } while (n < 0 && errno == EINTR);
-  close(err_pipe[0]);
-  if (n == sizeof(child_errno)) {
-    waitpid(pid, nullptr, 0);
-    return absl::UnavailableError(
-        absl::StrCat("cannot execute ", argv[0], ": ", strerror(child_errno)));
-  }
-  return pid;
+                            const std::map<std::string, std::string>& env,
+                            const std::string& log_path) {
+  child_process::SpawnOptions spawn;
+  spawn.stdout_path = log_path;
+  spawn.stderr_path = log_path;
+  spawn.append = true;
+  spawn.env = env;
+  return child_process::Spawn(argv, spawn);
 }
 
-// True (and reaps it) when the child has exited.
-bool HasExited(Child& child, int* wait_status) {
+// True (and reaps it) when the child has exited or was never started.
+bool HasExited(Child& child) {
   if (child.pid <= 0) return true;
-  pid_t r = waitpid(child.pid, wait_status, WNOHANG);
-  if (r == child.pid) {
-    child.pid = -1;
-    return true;
-  }
-  return false;
+  return !child_process::Running(child.pid, &child.reaped, &child.exit_code);
 }
 
 // SIGTERM, a bounded wait, then SIGKILL; always reaps.
 void StopChild(Child& child) {
-  if (child.pid <= 0) return;
+  if (child.pid <= 0 || child.reaped) return;
   kill(child.pid, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + kStopGrace;
-  int status;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (HasExited(child, &status)) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(child.pid, SIGKILL);
-  waitpid(child.pid, &status, 0);
-  child.pid = -1;
+  child_process::Wait(child.pid, kStopGrace, kStopPoll, &child.reaped, &child.exit_code);
 }
 
-std::vector<std::string> BuildEnvironment(const PebbleOptions& options) {
-  std::map<std::string, std::string> vars;
-  for (char** e = environ; e && *e; ++e) {
-    std::string entry(*e);
-    size_t eq = entry.find('=');
-    if (eq == std::string::npos) continue;
-    vars[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  vars["PEBBLE_VA_NOSLEEP"] = "1";
-  vars["PEBBLE_WFE_NONCEREJECT"] = "0";
-  vars["PEBBLE_AUTHZREUSE"] = "0";
+// Pebble's fairness settings, overridden by `options.env`.
+std::map<std::string, std::string> PebbleEnvironment(const PebbleOptions& options) {
+  std::map<std::string, std::string> vars = {
+      {"PEBBLE_VA_NOSLEEP", "1"}, {"PEBBLE_WFE_NONCEREJECT", "0"}, {"PEBBLE_AUTHZREUSE", "0"}};
   for (const auto& [k, v] : options.env) vars[k] = v;
-  std::vector<std::string> out;
-  for (const auto& [k, v] : vars) out.push_back(k + "=" + v);
-  return out;
+  return vars;
 }
 
 bool CurrentTestFailed() {
@@ -392,7 +310,7 @@ struct PebbleFixture::Impl {
       return absl::UnavailableError("pebble fixture: cannot pick free ports");
     }
     RETURN_IF_ERROR(WriteConfig());
-    std::vector<std::string> env = BuildEnvironment(options);
+    std::map<std::string, std::string> env = PebbleEnvironment(options);
 
     challtestsrv.name = "pebble-challtestsrv";
     challtestsrv.log_path = dir + "/challtestsrv.log";
@@ -428,13 +346,12 @@ struct PebbleFixture::Impl {
     std::string last_error = "not polled yet";
     while (true) {
       for (Child* child : {&challtestsrv, &pebble}) {
-        int status = 0;
-        if (HasExited(*child, &status)) {
+        if (HasExited(*child)) {
           std::string log = ReadFileOrEmpty(child->log_path);
           *port_race = absl::StrContains(log, "address already in use");
           return absl::UnavailableError(absl::StrCat("pebble fixture: ", child->name,
-                                                     " exited during start (status ", status, ")\n",
-                                                     Logs()));
+                                                     " exited during start (exit code ",
+                                                     child->exit_code, ")\n", Logs()));
         }
       }
       if (!chall_ready) chall_ready = CanConnect(chall_mgmt_port) && DnsAnswers(dns_port);

@@ -33,8 +33,8 @@ namespace {
 using nlohmann::json;
 
 TEST(RenewalIntegrationTest, ServerRenewsAShortLivedCertificateByItself) {
-  const char* build_dir = std::getenv("CERTFLEET_BUILD_DIR");
-  ASSERT_NE(build_dir, nullptr) << "CERTFLEET_BUILD_DIR is not set";
+  const std::string build_dir = BuildDir();
+  ASSERT_FALSE(build_dir.empty()) << "CERTFLEET_BUILD_DIR is not set";
   int tls_port = PickFreePort();
   int http_port = PickFreePort();
   PebbleOptions pebble_options;
@@ -66,7 +66,7 @@ TEST(RenewalIntegrationTest, ServerRenewsAShortLivedCertificateByItself) {
   std::ofstream(config_path) << config.dump(2);
 
   absl::StatusOr<std::unique_ptr<ChildProcess>> server = ChildProcess::Spawn(
-      {std::string(build_dir) + "/server/certfleet-server", "--config", config_path,
+      {build_dir + "/server/certfleet-server", "--config", config_path,
        "--port-file", port_file},
       work_dir + "/server.out", work_dir + "/server.err");
   ASSERT_TRUE(server.ok()) << server.status();
